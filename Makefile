@@ -1,0 +1,42 @@
+# Everything bootstraps from a bare python3: the first target run creates .venv and installs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,fast]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## a worker plus example jobs against REDIS_URL (or a private redis-server)
+	$(BIN)/python -m examples.demo
+
+test: $(STAMP)  ## the whole suite, slow fault tests included (what CI runs)
+	scripts/ensure-redis.sh 6379
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	scripts/ensure-redis.sh 6379
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench:  ## every library side by side against one Redis; writes bench/RESULTS.md (about 25 min)
+	scripts/ensure-redis.sh 6379
+	$(PYTHON) bench/run.py
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

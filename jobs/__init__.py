@@ -1,0 +1,52 @@
+"""Typed, reliable background jobs on arq and Redis.
+
+Define a job once with a typed payload, trigger it from async code, run it in a worker with
+retries, backoff, retention and structured logs.
+"""
+
+from .backoff import Backoff
+from .connection import disconnect
+from .definition import Job, JobConfig, job
+from .errors import (
+    DuplicateJobError,
+    JobDefinitionError,
+    JobsError,
+    PayloadTooLargeError,
+    RedisUnavailableError,
+    UnknownJobError,
+    UnrecoverableError,
+)
+from .execution import Attempt, current_attempt
+from .handle import JobFailedError, JobHandle
+from .inspection import get_record, job_status, latest_completed, latest_failed
+from .records import ErrorInfo, JobRecord, JobStatus
+from .settings import Settings, SettingsError, get_settings
+
+__all__ = [
+    "Attempt",
+    "Backoff",
+    "DuplicateJobError",
+    "ErrorInfo",
+    "Job",
+    "JobConfig",
+    "JobDefinitionError",
+    "JobFailedError",
+    "JobHandle",
+    "JobRecord",
+    "JobStatus",
+    "JobsError",
+    "PayloadTooLargeError",
+    "RedisUnavailableError",
+    "Settings",
+    "SettingsError",
+    "UnknownJobError",
+    "UnrecoverableError",
+    "current_attempt",
+    "disconnect",
+    "get_record",
+    "get_settings",
+    "job",
+    "job_status",
+    "latest_completed",
+    "latest_failed",
+]

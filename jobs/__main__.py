@@ -1,0 +1,7 @@
+"""`python -m jobs ...`: the same command as the `jobs` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""Run our jobs under arq's own worker: `arq servers.jobs.WorkerSettings`.
+
+arq's loop polls Redis (here every 50 ms rather than its 500 ms default) and starts at most one
+job per poll when a queue runs one job at a time, so `python -m servers.jobs` is the faster
+entry point; this one exists for teams that already deploy arq. Retries, backoff, validation,
+logging and retention behave the same, because both run `execution.run_attempt`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from arq import Retry
+from arq.connections import RedisSettings
+from arq.worker import Function, func
+from redis import Redis as SyncRedis
+from redis.exceptions import RedisError
+
+from . import keys, registry, retention
+from .clock import now_ms
+from .connection import unavailable
+from .definition import Job
+from .execution import Attempt, Retrying, run_attempt
+from .logs import configure_logging, silence_arq
+from .process import StartupError
+from .scripts import Scripts
+from .settings import Settings, get_settings
+
+ARQ_POLL_DELAY = 0.05
+
+
+def worker_settings(settings: Settings | None = None) -> type:
+    """A WorkerSettings class for arq's CLI, for the queue named by JOBS_QUEUE."""
+    settings = settings or get_settings()
+    queue = settings.jobs_queue
+    silence_arq()
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        configure_logging(settings.log_format, settings.log_level)
+        ctx["jobs_scripts"] = Scripts.register(ctx["redis"])
+
+    functions = [_as_arq_function(j, settings) for j in registry.all_jobs() if j.queue == queue]
+    if not functions:  # arq would stop with a traceback ("at least one function ... must be registered")
+        known = ", ".join(registry.queues()) or "none, set JOBS_MODULES"
+        raise StartupError(f"JOBS_QUEUE={queue!r}: no defined job runs on this queue (queues with jobs: {known})")
+    attributes: dict[str, Any] = {
+        "functions": functions,
+        "queue_name": keys.queue(queue),
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "max_jobs": settings.concurrency_for(queue),
+        "poll_delay": ARQ_POLL_DELAY,
+        "keep_result": 0,
+        "job_serializer": lambda data: json.dumps(data, default=repr).encode(),
+        "job_deserializer": json.loads,
+        "job_completion_wait": int(settings.jobs_shutdown_timeout),
+        "on_startup": on_startup,
+    }
+    return type("WorkerSettings", (), attributes)
+
+
+def wait_for_redis(settings: Settings) -> None:
+    """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`."""
+    client = SyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
+    deadline = time.monotonic() + settings.jobs_connect_timeout
+    delay = 0.1
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except (RedisError, OSError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise unavailable(settings.redis_url, exc) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    finally:
+        client.close()
+
+
+def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
+    async def run(ctx: dict[str, Any], payload: Any) -> Any:
+        started = now_ms()
+        attempt = Attempt(ctx["job_id"], job.name, job.queue, ctx["job_try"])
+        outcome = await run_attempt(job, payload, attempt)
+        if isinstance(outcome, Retrying):
+            raise Retry(defer=outcome.delay_ms / 1000)
+        enqueued: datetime = ctx["enqueue_time"]
+        record = retention.build_record(attempt, outcome, payload, int(enqueued.timestamp() * 1000), started)
+        keep = retention.keep_limit(
+            job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
+        )
+        await retention.store(ctx["jobs_scripts"], record, keep)
+        return record.result
+
+    return func(
+        run,
+        name=job.name,
+        max_tries=1_000_000,  # run_attempt decides when attempts are used up
+        timeout=job.config.timeout.total_seconds() + 5,  # ours fires first and counts as a failed attempt
+        keep_result=0,
+    )

@@ -1,0 +1,256 @@
+"""The `jobs` command: run a worker, trigger jobs, see what the queues hold, act on failures.
+
+Configured like the worker (settings from the environment or `.env`, jobs from JOBS_MODULES).
+Every command but `worker` takes `--json` for one JSON document on stdout. Exit codes: 0 done,
+1 not found (or not in a state the command acts on) or Redis unreachable, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from . import admin, cli_format, connection, registry
+from .clock import now_ms, to_ms
+from .errors import PayloadTooLargeError, RedisUnavailableError, UnknownJobError
+from .logs import configure_logging
+from .process import StartupError, import_job_modules
+from .records import JobStatus
+from .settings import Settings, SettingsError, get_settings
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
+
+Output = tuple[Any, str]  # (the JSON document, the readable text)
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jobs", description="Run, inspect and operate background jobs.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    sub.add_parser("worker", add_help=False, help="run the worker: jobs worker [--queue Q]... [--burst]")
+    add("list", "list the defined jobs")
+    trigger = add("trigger", "validate a payload and enqueue one run of a job")
+    trigger.add_argument("name", help="the job's name (see `jobs list`)")
+    trigger.add_argument("payload", help="the payload as JSON, e.g. '{\"user_id\": 1}'")
+    trigger.add_argument("--delay", help="start no earlier than this from now: 250ms, 30s, 5m, 1h")
+    trigger.add_argument("--job-id", help="a job id of your choice; a taken id enqueues nothing")
+    stats = add("stats", "count the jobs of each queue by state")
+    stats.add_argument("--queue", action="append", dest="queues", metavar="Q", help="only this queue (repeatable)")
+    for status in ("failed", "completed"):
+        latest = add(status, f"the latest retained {status} jobs, newest first")
+        latest.add_argument("--queue", metavar="Q", help="only this queue (default: every queue)")
+        latest.add_argument("--limit", type=int, default=20, metavar="N", help="at most N jobs (default 20)")
+    add("show", "one job: its state, payload, attempts, result or error").add_argument("id")
+    retry = add("retry", "run a failed job again with its payload and fresh attempts")
+    retry.add_argument("id", nargs="?", help="the failed job's id")
+    retry.add_argument("--all-failed", action="store_true", help="retry every retained failure of --queue")
+    retry.add_argument("--queue", metavar="Q")
+    add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id")
+    add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue")
+    add("resume", "let workers take jobs from a paused queue again").add_argument("queue")
+    return parser
+
+
+async def _list(args: argparse.Namespace) -> Output:
+    jobs = registry.all_jobs()
+    data = [
+        {
+            "name": j.name,
+            "queue": j.queue,
+            "attempts": j.config.attempts,
+            "backoff": {"kind": j.config.backoff.kind, "delay_ms": j.config.backoff.delay_ms},
+            "timeout_ms": to_ms(j.config.timeout),
+            "keep_completed": j.config.keep_completed,
+            "keep_failed": j.config.keep_failed,
+        }
+        for j in jobs
+    ]
+    return data, cli_format.jobs_table(jobs)
+
+
+async def _trigger(args: argparse.Namespace) -> Output:
+    job = registry.get(args.name)
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"PAYLOAD is not valid JSON: {exc}", EXIT_BAD_INPUT) from None
+    try:
+        delay = cli_format.parse_duration(args.delay) if args.delay is not None else None
+    except ValueError as exc:
+        raise CommandError(f"--delay: {exc}", EXIT_BAD_INPUT) from None
+    try:
+        handle = await job.trigger(payload, delay=delay, job_id=args.job_id)
+    except ValidationError as exc:
+        raise CommandError(f"invalid payload for job {job.name}: {_summary(exc)}", EXIT_BAD_INPUT) from None
+    except PayloadTooLargeError as exc:
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
+    due = now_ms() + to_ms(delay)
+    data = {"id": handle.id, "job": handle.job, "queue": handle.queue, "enqueued": handle.enqueued, "due_ms": due}
+    if not handle.enqueued:
+        return data, f"nothing enqueued: job id {handle.id} is already queued, running or retained"
+    when = f" (due in {cli_format.duration(to_ms(delay))})" if delay else ""
+    return data, f"enqueued {handle.job} as job {handle.id} on queue {handle.queue}{when}"
+
+
+async def _stats(args: argparse.Namespace) -> Output:
+    queues = [await _known(q) for q in args.queues] if args.queues else await admin.known_queues()
+    all_counts = [await admin.counts(q) for q in queues]
+    return [c.to_dict() for c in all_counts], cli_format.counts_table(all_counts)
+
+
+async def _latest(args: argparse.Namespace) -> Output:
+    if args.limit < 1:
+        raise CommandError(f"--limit must be >= 1, got {args.limit}", EXIT_BAD_INPUT)
+    queue = await _known(args.queue) if args.queue else None
+    records = await admin.latest(JobStatus(args.command), queue, args.limit)
+    return [r.to_dict() for r in records], cli_format.records_table(records, args.command)
+
+
+async def _show(args: argparse.Namespace) -> Output:
+    info = await admin.get_job(args.id)
+    if info is None:
+        raise CommandError(f"no job with id {args.id!r} (never existed, or no longer retained)", EXIT_NOT_FOUND)
+    return info.to_dict(), cli_format.job_detail(info)
+
+
+async def _retry(args: argparse.Namespace) -> Output:
+    if args.all_failed:
+        if args.id or not args.queue:
+            raise CommandError("use either `retry ID` or `retry --all-failed --queue Q`", EXIT_BAD_INPUT)
+        result = await admin.retry_all_failed(await _known(args.queue))
+        data = {"retried": [h.id for h in result.retried], "skipped": result.skipped}
+        lines = [f"retried {len(result.retried)} failed job(s) of queue {args.queue}"]
+        lines += [f"skipped {job_id}: {why}" for job_id, why in result.skipped.items()]
+        if result.skipped:
+            raise CommandError("\n".join(lines), EXIT_NOT_FOUND)
+        return data, "\n".join(lines)
+    if not args.id or args.queue:
+        raise CommandError("use either `retry ID` or `retry --all-failed --queue Q`", EXIT_BAD_INPUT)
+    handle = await admin.retry_failed(args.id)
+    data = {"id": handle.id, "job": handle.job, "queue": handle.queue}
+    return data, f"retried job {handle.id} ({handle.job}): queued on {handle.queue} with fresh attempts"
+
+
+async def _remove(args: argparse.Namespace) -> Output:
+    info = await admin.remove(args.id)
+    return info.to_dict(), f"removed {info.status.value} job {info.id} ({info.job or '?'}) of queue {info.queue}"
+
+
+async def _pause(args: argparse.Namespace) -> Output:
+    changed = await admin.pause(await _known(args.queue))
+    text = f"paused queue {args.queue}: triggers still enqueue, workers take nothing until `jobs resume`"
+    if not changed:
+        text = f"queue {args.queue} was already paused"
+    return {"queue": args.queue, "paused": True, "changed": changed}, text
+
+
+async def _resume(args: argparse.Namespace) -> Output:
+    changed = await admin.resume(await _known(args.queue))
+    text = f"resumed queue {args.queue}" if changed else f"queue {args.queue} was not paused"
+    return {"queue": args.queue, "paused": False, "changed": changed}, text
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
+    "list": _list,
+    "trigger": _trigger,
+    "stats": _stats,
+    "failed": _latest,
+    "completed": _latest,
+    "show": _show,
+    "retry": _retry,
+    "remove": _remove,
+    "pause": _pause,
+    "resume": _resume,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"]:
+        from .process import main as worker_main
+
+        return worker_main(argv[1:], prog="jobs worker")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        _configure_logging(settings)
+        import_job_modules(settings)
+    except (SettingsError, StartupError) as exc:
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    try:
+        data, text = asyncio.run(_run(args))
+    except CommandError as exc:
+        return _fail(args, str(exc), exc.code)
+    except UnknownJobError as exc:
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    except (admin.JobNotFoundError, admin.JobStateError, RedisUnavailableError) as exc:
+        return _fail(args, str(exc), EXIT_NOT_FOUND)
+    except connection.CONNECTION_ERRORS as exc:
+        return _fail(args, str(connection.unavailable(settings.redis_url, exc)), EXIT_NOT_FOUND)
+    except RedisError as exc:
+        return _fail(args, f"Redis error: {exc}", EXIT_NOT_FOUND)
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False) if args.json else text)
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace) -> Output:
+    try:
+        return await COMMANDS[args.command](args)
+    finally:
+        with contextlib.suppress(Exception):
+            await connection.disconnect()
+
+
+async def _known(queue: str) -> str:
+    known = await admin.known_queues()
+    if queue not in known:
+        raise CommandError(f"unknown queue {queue!r} (known queues: {', '.join(known) or 'none'})", EXIT_NOT_FOUND)
+    return queue
+
+
+def _summary(exc: ValidationError) -> str:
+    """pydantic's errors, one per line, without its documentation links."""
+    count = exc.error_count()
+    lines = [f"{count} validation error{'s' if count > 1 else ''}"]
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        shown = cli_format.short(json.dumps(error.get("input"), default=str, ensure_ascii=False), 40)
+        lines.append(f"  {where}: {error['msg']} (input: {shown})")
+    return "\n".join(lines)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code}))
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _configure_logging(settings: Settings) -> None:
+    """The worker's log format, but on stderr: stdout carries the command's output."""
+    configure_logging(settings.log_format, settings.log_level)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)

@@ -1,0 +1,144 @@
+"""Plain-text rendering for the `jobs` command: aligned tables and key/value blocks, no dependency."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .admin import JobInfo, QueueCounts
+from .definition import Job
+from .records import JobRecord
+
+CELL_WIDTH = 60
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `5m`, `1h`, `250ms`, `1h30m`, or plain seconds (`90`); ValueError otherwise."""
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return timedelta(seconds=float(value))
+    parts = _PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"expected a duration such as 30s, 5m, 1h, 250ms or 1h30m, got {text!r}")
+    return timedelta(milliseconds=sum(float(n) * _UNITS_MS[u] for n, u in parts))
+
+
+def duration(ms: float) -> str:
+    """Milliseconds as the shortest exact form among ms, s, m, h: 250ms, 30s, 5m, 1h30m."""
+    if ms < 1000 or ms % 1000:
+        return f"{ms:g}ms" if ms < 1000 else f"{ms / 1000:g}s"
+    seconds, out = int(ms // 1000), ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out
+
+
+def timestamp(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def short(value: Any, width: int = CELL_WIDTH) -> str:
+    """One line, at most `width` characters: JSON for data, text as is."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell; the last column is not padded."""
+    cells = [list(headers), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def jobs_table(jobs: Sequence[Job[Any]]) -> str:
+    if not jobs:
+        return "no jobs defined (set JOBS_MODULES to the modules that define them)"
+    rows = [
+        (
+            j.name,
+            j.queue,
+            j.config.attempts,
+            f"{j.config.backoff.kind} {duration(j.config.backoff.delay_ms)}",
+            duration(j.config.timeout.total_seconds() * 1000),
+            getattr(j.payload_type, "__name__", str(j.payload_type)),
+        )
+        for j in sorted(jobs, key=lambda j: (j.queue, j.name))
+    ]
+    return table(("NAME", "QUEUE", "ATTEMPTS", "BACKOFF", "TIMEOUT", "PAYLOAD"), rows)
+
+
+def counts_table(all_counts: Sequence[QueueCounts]) -> str:
+    if not all_counts:
+        return "no queues found"
+    rows = [
+        (c.queue, "paused" if c.paused else "active", c.queued, c.scheduled, c.running, c.completed, c.failed)
+        for c in all_counts
+    ]
+    return table(("QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED"), rows)
+
+
+def records_table(records: Sequence[JobRecord], what: str) -> str:
+    if not records:
+        return f"no {what} jobs retained"
+    outcome = "ERROR" if what == "failed" else "RESULT"
+    rows = [
+        (
+            r.id,
+            r.job,
+            r.queue,
+            r.attempts,
+            timestamp(r.finished_ms),
+            short(f"{r.error.type}: {r.error.message}" if r.error else r.result),
+        )
+        for r in records
+    ]
+    return table(("ID", "JOB", "QUEUE", "ATTEMPTS", "FINISHED", outcome), rows)
+
+
+def job_detail(info: JobInfo) -> str:
+    """Every field of one job; the payload and result as indented JSON, the traceback in full."""
+    fields: list[tuple[str, str]] = [
+        ("id", info.id),
+        ("job", info.job or "-"),
+        ("queue", info.queue or "-"),
+        ("status", info.status.value),
+        ("attempts", str(info.attempts)),
+        ("enqueued", timestamp(info.enqueued_ms)),
+    ]
+    if info.due_ms is not None:
+        fields.append(("due", timestamp(info.due_ms)))
+    if info.finished_ms is not None:
+        fields += [("started", timestamp(info.started_ms)), ("finished", timestamp(info.finished_ms))]
+    fields.append(("payload", _block(info.payload)))
+    if info.result is not None:
+        fields.append(("result", _block(info.result)))
+    if info.error:
+        fields.append(("error", f"{info.error['type']}: {info.error['message']}"))
+    width = max(len(k) for k, _ in fields) + 1
+    lines = [f"{(k + ':').ljust(width)} {v}" for k, v in fields]
+    if info.error and info.error.get("traceback"):
+        lines += ["traceback:", _indent(info.error["traceback"].rstrip())]
+    return "\n".join(lines)
+
+
+def _block(value: Any) -> str:
+    """JSON on the same line when it is short, else indented below."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) <= CELL_WIDTH:
+        return text
+    return "\n" + _indent(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

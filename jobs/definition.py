@@ -1,0 +1,199 @@
+"""`job()`: define a typed job once; `Job.trigger` enqueues a validated payload.
+
+The payload type is read from the annotation of the run function's only argument and turned
+into a pydantic `TypeAdapter` once, at definition, so each trigger and each run only validates.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, TypeVar, overload
+
+from pydantic import TypeAdapter
+
+from . import enqueue, registry
+from .backoff import Backoff
+from .errors import JobDefinitionError, PayloadTooLargeError
+from .handle import JobHandle
+from .settings import get_settings
+
+P = TypeVar("P")
+
+DEFAULT_ATTEMPTS = 5
+DEFAULT_BACKOFF = Backoff.exponential(delay_ms=3000)
+DEFAULT_TIMEOUT = timedelta(minutes=5)
+
+Delay = float | int | timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class JobConfig(Generic[P]):
+    """Everything a job was defined with; `await config.run(payload)` calls the function itself."""
+
+    name: str
+    queue: str
+    run: Callable[[P], Awaitable[Any]]
+    attempts: int
+    backoff: Backoff
+    timeout: timedelta
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+
+
+@dataclass(eq=False)
+class Job(Generic[P]):
+    """A defined job. Trigger it with a payload; the worker runs `config.run` with it."""
+
+    config: JobConfig[P]
+    payload_type: Any
+    adapter: TypeAdapter[P] = field(repr=False)
+    _stored_prefix: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # arq's layout {"t": tries, "f": name, "a": [payload], "k": {}, "et": ms}, plus our queue "q".
+        name, queue = json.dumps(self.config.name).encode(), json.dumps(self.config.queue).encode()
+        self._stored_prefix = b'{"t":null,"q":' + queue + b',"f":' + name + b',"a":['
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def queue(self) -> str:
+        return self.config.queue
+
+    def validate(self, payload: P | Mapping[str, Any]) -> P:
+        """Validate a payload (an instance or a plain dict); raises pydantic's `ValidationError`."""
+        return self.adapter.validate_python(payload)
+
+    def encode(self, payload: P | Mapping[str, Any], enqueued_ms: int) -> bytes:
+        """Validate `payload` and render the stored job as JSON bytes (at most JOBS_MAX_PAYLOAD_BYTES)."""
+        body = self.adapter.dump_json(self.validate(payload))
+        limit = get_settings().jobs_max_payload_bytes
+        if len(body) > limit:
+            raise PayloadTooLargeError(
+                f"{self.name}: the payload is {len(body)} bytes as JSON, over the {limit} byte limit "
+                "(JOBS_MAX_PAYLOAD_BYTES); store large data elsewhere and pass its id"
+            )
+        return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
+
+    async def trigger(
+        self, payload: P | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+    ) -> JobHandle:
+        """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
+
+        A `job_id` that is already queued, running or retained enqueues nothing:
+        the handle's `enqueued` is then False.
+        """
+        return await enqueue.enqueue_one(self, payload, delay=delay, job_id=job_id)
+
+    async def trigger_many(self, payloads: Iterable[P | Mapping[str, Any]]) -> list[JobHandle]:
+        """Validate every payload first, then enqueue them all in one round trip."""
+        return await enqueue.enqueue_many(self, payloads)
+
+    def __repr__(self) -> str:
+        return f"Job(name={self.name!r}, queue={self.queue!r})"
+
+
+@overload
+def job(
+    *,
+    name: str,
+    run: Callable[[P], Awaitable[Any]],
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Job[P]: ...
+
+
+@overload
+def job(
+    *,
+    name: str,
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Callable[[Callable[[P], Awaitable[Any]]], Job[P]]: ...
+
+
+def job(
+    *,
+    name: str,
+    run: Callable[[P], Awaitable[Any]] | None = None,
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Job[P] | Callable[[Callable[[P], Awaitable[Any]]], Job[P]]:
+    """Define a job: `job(name=..., run=fn)`, or as a decorator `@job(name=...)`.
+
+    `keep_completed` / `keep_failed` override how many finished jobs the queue retains when
+    this job finishes (the settings `JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED` otherwise).
+    """
+
+    def define(fn: Callable[[P], Awaitable[Any]]) -> Job[P]:
+        config = JobConfig(
+            name=_check_name("name", name),
+            queue=_check_name("queue", queue),
+            run=fn,
+            attempts=_check_positive("attempts", attempts),
+            backoff=backoff,
+            timeout=_as_timedelta(timeout),
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
+        )
+        payload_type = payload_type_of(fn)
+        defined: Job[P] = Job(config=config, payload_type=payload_type, adapter=TypeAdapter(payload_type))
+        registry.register(defined)
+        return defined
+
+    return define if run is None else define(run)
+
+
+def payload_type_of(fn: Callable[..., Any]) -> Any:
+    """The annotation of `fn`'s single argument; a clear error if `fn` cannot be a job."""
+    label = getattr(fn, "__qualname__", repr(fn))
+    if not inspect.iscoroutinefunction(fn):
+        raise JobDefinitionError(f"{label}: a job's run must be an `async def` function")
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) != 1 or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise JobDefinitionError(f"{label}: a job's run takes exactly one argument, the payload")
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        raise JobDefinitionError(f"{label}: cannot resolve the payload annotation ({exc})") from exc
+    if params[0].name not in hints:
+        raise JobDefinitionError(f"{label}: annotate the payload argument with its type")
+    return hints[params[0].name]
+
+
+def _check_name(what: str, value: str) -> str:
+    if not value or not value.strip() or any(c.isspace() for c in value):
+        raise JobDefinitionError(f"job {what} must be a non-empty string without spaces, got {value!r}")
+    return value
+
+
+def _check_positive(what: str, value: int) -> int:
+    if value < 1:
+        raise JobDefinitionError(f"{what} must be >= 1, got {value}")
+    return value
+
+
+def _as_timedelta(value: Delay) -> timedelta:
+    result = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if result <= timedelta(0):
+        raise JobDefinitionError(f"timeout must be positive, got {value!r}")
+    return result

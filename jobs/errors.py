@@ -1,0 +1,31 @@
+"""Exceptions that callers and job authors handle by name."""
+
+from __future__ import annotations
+
+
+class JobsError(Exception):
+    """Base class for every error this library raises on its own."""
+
+
+class UnrecoverableError(Exception):
+    """Raise from a job (or subclass it) to fail the job at once, with no further attempts."""
+
+
+class DuplicateJobError(JobsError, ValueError):
+    """Two jobs were defined with the same name; names identify jobs in Redis, so they must be unique."""
+
+
+class JobDefinitionError(JobsError, TypeError):
+    """A job was defined with an unusable `run` function or option."""
+
+
+class UnknownJobError(JobsError, LookupError):
+    """A job name that no imported module defines."""
+
+
+class RedisUnavailableError(JobsError, ConnectionError):
+    """Redis could not be reached; the message never contains the password."""
+
+
+class PayloadTooLargeError(JobsError, ValueError):
+    """A payload over JOBS_MAX_PAYLOAD_BYTES: keep payloads small, store large data elsewhere."""

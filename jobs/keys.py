@@ -1,0 +1,48 @@
+"""Every Redis key the library reads or writes, in one place.
+
+Job data, queue, lock and try-counter keys follow arq's layout, so arq's own worker can run
+the jobs too; the retention keys are ours (arq keeps results by TTL, we keep them by count).
+"""
+
+from __future__ import annotations
+
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+JOB_PREFIX = job_key_prefix  # arq:job:{id} -> the stored job (JSON)
+LOCK_PREFIX = in_progress_key_prefix  # arq:in-progress:{id} -> set while an attempt runs
+TRIES_PREFIX = retry_key_prefix  # arq:retry:{id} -> attempts started so far
+RECORD_PREFIX = "jobs:record:"  # jobs:record:{id} -> retained outcome of a finished job (JSON)
+QUEUE_PREFIX = "arq:queue:"
+WAKE_CHANNEL_PREFIX = "jobs:wake:"
+PAUSED_KEY = "jobs:paused"
+
+
+def queue(name: str) -> str:
+    """Sorted set of job ids to run, scored by the time (ms) they become due."""
+    return QUEUE_PREFIX + name
+
+
+def job(job_id: str) -> str:
+    return JOB_PREFIX + job_id
+
+
+def lock(job_id: str) -> str:
+    return LOCK_PREFIX + job_id
+
+
+def tries(job_id: str) -> str:
+    return TRIES_PREFIX + job_id
+
+
+def record(job_id: str) -> str:
+    return RECORD_PREFIX + job_id
+
+
+def finished(queue_name: str, status: str) -> str:
+    """Sorted set of retained job ids of one queue and outcome, scored by finish time (ms)."""
+    return f"jobs:{queue_name}:{status}"
+
+
+def wake_channel(queue_name: str) -> str:
+    """Pub/sub channel a trigger publishes on, so idle workers start the job at once."""
+    return WAKE_CHANNEL_PREFIX + queue_name

@@ -1,0 +1,87 @@
+"""The worker process entry point: settings, job modules, logging, then `Worker.run`.
+
+Every way it can fail before running (a bad setting, a job module that does not import,
+Redis unreachable) ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from .errors import RedisUnavailableError
+from .logs import configure_logging
+from .settings import Settings, SettingsError, get_settings
+from .worker import Worker
+
+EXIT_UNAVAILABLE = 1
+EXIT_BAD_INPUT = 2
+
+
+class StartupError(Exception):
+    """A problem to report in one line before the worker starts."""
+
+
+def import_job_modules(settings: Settings) -> None:
+    """Import every module named in JOBS_MODULES, so their jobs are defined.
+
+    The working directory is importable, as under `python -m`: the `jobs` console script and
+    arq's CLI find the project's modules the same way (arq and uvicorn do this too).
+    """
+    if settings.jobs_modules and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in settings.jobs_modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise StartupError(f"JOBS_MODULES: cannot import {module!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description="Run the jobs worker.")
+    parser.add_argument(
+        "--queue", action="append", dest="queues", metavar="NAME", help="run only this queue (repeatable)"
+    )
+    parser.add_argument("--burst", action="store_true", help="run what is due, then exit")
+    parser.add_argument(
+        "--concurrency", type=int, metavar="N", help="jobs at once per queue (default JOBS_CONCURRENCY)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m servers.jobs") -> int:
+    args = parse_args(argv, prog)
+    try:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        import_job_modules(settings)
+        if args.concurrency is not None and args.concurrency < 1:
+            raise StartupError(f"--concurrency must be >= 1, got {args.concurrency}")
+        worker = Worker(queues=args.queues, settings=settings, burst=args.burst, concurrency=args.concurrency)
+        if not worker.queues:
+            raise StartupError("no jobs defined: set JOBS_MODULES to the modules that define your jobs")
+    except (SettingsError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        _run(worker)
+    except RedisUnavailableError as exc:
+        structlog.get_logger("jobs").error("worker.redis_unavailable", error=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return 0
+
+
+def _run(worker: Worker) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(worker.run())
+    else:
+        uvloop.run(worker.run())

@@ -1,0 +1,234 @@
+"""One queue inside a worker: claim due jobs up to its concurrency, run them, store the outcomes.
+
+Each turn of the loop is one round trip: it stores the outcomes of the attempts that finished
+since the last turn and claims as many due jobs as that frees slots for. So at concurrency 1 the
+next job starts in the same round trip that records the last one, and under load finished jobs
+are stored in batches. An idle queue waits for a wake-up (a trigger's notification, a finished
+job) with a slow fallback poll, or until its next delayed job is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from . import errorinfo, keys, retention, stored
+from .clock import now_ms
+from .connection import REDIS_ERRORS, Connection
+from .definition import Job
+from .execution import Attempt, Outcome, Retrying, reject, run_attempt
+
+log = structlog.get_logger("jobs")
+
+LOCK_GRACE_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    job_id: str
+    data: bytes | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOptions:
+    concurrency: int
+    keep_completed: int
+    keep_failed: int
+    poll_interval: float
+    burst: bool
+    lock_timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class Settlement:
+    """An attempt's outcome waiting to be stored; `stored` resolves once it is in Redis."""
+
+    kind: str  # 'c' completed, 'f' failed, 'r' retry
+    job_id: str
+    data: bytes | int
+    keep: int
+    stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def args(self) -> tuple[str, str, bytes | int, int]:
+        return (self.kind, self.job_id, self.data, self.keep)
+
+
+class QueueRunner:
+    def __init__(self, queue: str, jobs: dict[str, Job[Any]], conn: Connection, options: QueueOptions) -> None:
+        self.queue = queue
+        self.jobs = jobs
+        self.conn = conn
+        self.options = options
+        self.wake = asyncio.Event()
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.settling: set[str] = set()
+        self.stopping = False
+        self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
+        self._pending: list[Settlement] = []
+        self._keys = [
+            keys.queue(queue),
+            keys.PAUSED_KEY,
+            keys.finished(queue, "completed"),
+            keys.finished(queue, "failed"),
+        ]
+        # A claimed job is locked while it runs: the lock is renewed every third of its life, so a
+        # job of a killed worker is taken again within the lock's life: its queue's longest job
+        # timeout plus a grace period, or JOBS_LOCK_TIMEOUT if that is shorter.
+        longest = max((j.config.timeout.total_seconds() for j in jobs.values()), default=300.0)
+        self._lock_ms = int(min(longest * 1000 + LOCK_GRACE_MS, options.lock_timeout * 1000))
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
+        self._heartbeat = asyncio.create_task(self._keep_locks(), name=f"locks:{self.queue}")
+        failures = 0
+        while not (self.stopping and not self.running):
+            batch, self._pending = self._pending, []
+            want = 0 if self.stopping else self.options.concurrency - len(self.running) + len(batch)
+            self.wake.clear()  # no await since `want` was computed: no wake-up can be missed
+            if not batch and want <= 0:
+                await self._sleep(None)
+                continue
+            try:
+                claimed, next_due = await self._settle_and_claim(batch, want)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the loop outlives Redis outages and surprises
+                self._pending[:0] = batch
+                failures += 1
+                await self._sleep(_redis_backoff(failures, exc))
+                continue
+            for settlement in batch:
+                if not settlement.stored.done():
+                    settlement.stored.set_result(None)
+            for claim in claimed:
+                self._start(claim)
+            if claimed or batch or self.stopping:
+                continue
+            if self.options.burst and not self.running and next_due < 0:
+                break
+            wait = self.options.poll_interval
+            if next_due >= 0:
+                wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
+            await self._sleep(wait)
+
+    def stop(self) -> None:
+        """Claim nothing more; `run` returns once the running jobs are done and stored."""
+        self.stopping = True
+        self.wake.set()
+
+    def interruptible(self) -> list[asyncio.Task[None]]:
+        """Running jobs whose outcome is not being stored yet: safe to cancel and release."""
+        return [t for job_id, t in self.running.items() if job_id not in self.settling]
+
+    def abandon_outcomes(self) -> None:
+        """Shutdown gave up waiting for Redis: unblock the jobs waiting for their outcome to be stored."""
+        for settlement in self._pending:
+            log.error("job.outcome_lost", job_id=settlement.job_id, queue=self.queue, reason="Redis unreachable")
+            settlement.stored.set_exception(ConnectionError("Redis unreachable at shutdown"))
+        self._pending = []
+
+    async def close(self) -> None:
+        """Stop renewing locks; call once no job of this queue runs any more."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+
+    async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue]
+        for settlement in batch:
+            args += settlement.args()
+        reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
+        claimed = [Claimed(reply[i].decode(), reply[i + 1], int(reply[i + 2])) for i in range(1, len(reply), 3)]
+        next_due: float = float(reply[0])
+        return claimed, next_due
+
+    def _start(self, claim: Claimed) -> None:
+        task = asyncio.create_task(self._execute(claim), name=f"job:{claim.job_id}")
+        self.running[claim.job_id] = task
+        task.add_done_callback(lambda _: self._finished(claim.job_id))
+
+    def _finished(self, job_id: str) -> None:
+        self.running.pop(job_id, None)
+        self.settling.discard(job_id)
+        self.wake.set()
+
+    async def _execute(self, claim: Claimed) -> None:
+        started = now_ms()
+        try:
+            job_data = stored.decode(claim.data)
+        except stored.UndecodableJob as exc:
+            attempt = Attempt(claim.job_id, "<undecodable>", self.queue, claim.attempt)
+            outcome: Outcome = reject(attempt, errorinfo.reason("UndecodableJob", str(exc)))
+            payload: Any = None
+            enqueued = 0
+        else:
+            attempt = Attempt(claim.job_id, job_data.name, self.queue, claim.attempt)
+            payload, enqueued = job_data.payload, job_data.enqueued_ms
+            try:
+                outcome = await run_attempt(self.jobs.get(job_data.name), payload, attempt)
+            except asyncio.CancelledError:
+                await self._release(claim.job_id, attempt)
+                raise
+        self.settling.add(claim.job_id)
+        settlement = self._settlement(outcome, attempt, payload, enqueued, started)
+        self._pending.append(settlement)
+        self.wake.set()
+        with contextlib.suppress(ConnectionError):
+            await settlement.stored
+
+    def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
+        if isinstance(outcome, Retrying):
+            self.counts["retried"] += 1
+            return Settlement("r", attempt.job_id, now_ms() + outcome.delay_ms, 0)
+        record = retention.build_record(attempt, outcome, payload, enqueued, started)
+        keep = retention.keep_limit(
+            self.jobs.get(record.job),
+            record.status,
+            keep_completed=self.options.keep_completed,
+            keep_failed=self.options.keep_failed,
+        )
+        self.counts[record.status.value] += 1
+        return Settlement("c" if record.status.value == "completed" else "f", attempt.job_id, record.to_json(), keep)
+
+    async def _release(self, job_id: str, attempt: Attempt | None = None) -> None:
+        """Give back an attempt that shutdown interrupted: unlocked, and not counted."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.conn.scripts.release(args=[job_id])
+            self.counts["released"] += 1
+            context = {"job": attempt.name, "attempt": attempt.number} if attempt else {}
+            log.info("job.released", job_id=job_id, queue=self.queue, reason="worker shutting down", **context)
+
+    async def _keep_locks(self) -> None:
+        """Renew the locks of running jobs, so only a dead worker's jobs are taken again."""
+        while True:
+            await asyncio.sleep(self._lock_ms / 3000)
+            job_ids = list(self.running)
+            if not job_ids:
+                continue
+            try:
+                async with self.conn.redis.pipeline(transaction=False) as pipe:
+                    for job_id in job_ids:
+                        pipe.pexpire(keys.lock(job_id), self._lock_ms)
+                    renewed = await pipe.execute()
+            except REDIS_ERRORS as exc:
+                log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
+                continue
+            for job_id, ok in zip(job_ids, renewed, strict=True):
+                if not ok and job_id in self.running:
+                    log.warning("job.lock_lost", job_id=job_id, queue=self.queue, reason="lock expired while running")
+
+    async def _sleep(self, timeout: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout)
+
+
+def _redis_backoff(failures: int, exc: BaseException) -> float:
+    delay = min(0.1 * 2.0 ** (failures - 1), 5.0)
+    if failures == 1 or failures % 10 == 0:
+        log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__, retry_in_ms=int(delay * 1000))
+    return delay

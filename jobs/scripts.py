@@ -1,0 +1,223 @@
+"""Server-side Lua scripts: each state change of a job is one atomic round trip.
+
+Key names are built inside the scripts from the prefixes in `keys`, as arq does (single Redis,
+not cluster). The stored job stays in arq's layout so arq's own worker can run it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from . import keys
+
+_PREFIXES = f"""
+local JOB, LOCK = '{keys.JOB_PREFIX}', '{keys.LOCK_PREFIX}'
+local TRIES, RECORD = '{keys.TRIES_PREFIX}', '{keys.RECORD_PREFIX}'
+"""
+
+# KEYS: queue. ARGV: wake channel, then (id, stored job, due ms) per job.
+# Returns 1/0 per job: 0 when the id is already queued, running or retained.
+ENQUEUE = (
+    _PREFIXES
+    + """
+local added = {}
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('EXISTS', JOB .. id, RECORD .. id) == 0 then
+    redis.call('SET', JOB .. id, ARGV[i + 1])
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
+    added[#added + 1] = 1
+  else
+    added[#added + 1] = 0
+  end
+end
+redis.call('PUBLISH', ARGV[1], '1')
+return added
+"""
+)
+
+# `retain` removes every trace of a live job and keeps its record in `retained`; `trim` deletes
+# the oldest records beyond `keep`. Retained ids are scored by Redis' clock in microseconds (one
+# microsecond apart within a batch), so "latest" is the order of finishing.
+_FINISH_FN = """
+local function retain(queue, retained, id, record, keep, now_us)
+  redis.call('DEL', JOB .. id, LOCK .. id, TRIES .. id)
+  redis.call('ZREM', queue, id)
+  if keep > 0 then
+    redis.call('SET', RECORD .. id, record)
+    redis.call('ZADD', retained, now_us, id)
+  end
+end
+
+local function trim(retained, keep)
+  local excess = redis.call('ZCARD', retained) - keep
+  while excess > 0 do
+    local n = math.min(excess, 1000)
+    local old = redis.call('ZRANGE', retained, 0, n - 1)
+    for i, old_id in ipairs(old) do old[i] = RECORD .. old_id end
+    redis.call('DEL', unpack(old))
+    redis.call('ZREMRANGEBYRANK', retained, 0, n - 1)
+    excess = excess - n
+  end
+end
+
+local function clock_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+"""
+
+# Lock up to `want` due jobs of a queue that is not paused and count their attempt. A running
+# job stays in the queue (arq's model), so locked ids are skipped. Returns {next due ms or -1,
+# then (id, stored job or false, attempt) per job}; next due is looked up only when none is due.
+_CLAIM_FN = """
+local function claim(queue, paused, now, want, lock_ms, queue_name)
+  local out, claimed, offset, batch = {-1}, 0, 0, want + 64
+  if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return out end
+  while claimed < want and offset < 20000 do
+    local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', offset, batch)
+    for _, id in ipairs(ids) do
+      if redis.call('SET', LOCK .. id, '1', 'NX', 'PX', lock_ms) then
+        out[#out + 1] = id
+        out[#out + 1] = redis.call('GET', JOB .. id)
+        out[#out + 1] = redis.call('INCR', TRIES .. id)
+        claimed = claimed + 1
+        if claimed == want then break end
+      end
+    end
+    if #ids < batch then break end
+    offset = offset + batch
+  end
+  if claimed == 0 then
+    local nxt = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    out[1] = nxt[2] or -1
+  end
+  return out
+end
+"""
+
+# The worker's one round trip per turn: store the outcomes of finished attempts, then claim.
+# KEYS: queue, paused set, completed set, failed set.
+# ARGV: now ms, how many to claim, lock ms, queue name, then per outcome (kind, id, data, keep):
+#   kind 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data: due ms).
+# Returns what `claim` returns.
+SETTLE_AND_CLAIM = (
+    _PREFIXES
+    + _FINISH_FN
+    + _CLAIM_FN
+    + """
+local keep, now_us = {}, nil
+for i = 5, #ARGV, 4 do
+  local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if kind == 'r' then
+    if redis.call('EXISTS', JOB .. id) == 1 then redis.call('ZADD', KEYS[1], data, id) end
+    redis.call('DEL', LOCK .. id)
+  else
+    local retained = kind == 'c' and KEYS[3] or KEYS[4]
+    now_us = (now_us or clock_us()) + 1
+    keep[retained] = tonumber(ARGV[i + 3])
+    retain(KEYS[1], retained, id, data, keep[retained], now_us)
+  end
+end
+for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with the last job's limit
+return claim(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+"""
+)
+
+# KEYS: queue, retained set of the outcome. ARGV: id, record JSON, how many to keep.
+FINISH = (
+    _PREFIXES
+    + _FINISH_FN
+    + """
+retain(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), clock_us())
+trim(KEYS[2], tonumber(ARGV[3]))
+return 1
+"""
+)
+
+# ARGV: id. Give back an interrupted attempt (graceful shutdown): unlock it, uncount it.
+RELEASE = (
+    _PREFIXES
+    + """
+redis.call('DEL', LOCK .. ARGV[1])
+if tonumber(redis.call('GET', TRIES .. ARGV[1]) or '0') > 0 then redis.call('DECR', TRIES .. ARGV[1]) end
+return 1
+"""
+)
+
+
+# KEYS: queue, completed set, failed set, paused set. ARGV: now ms, queue name, first rank, how many.
+# A running job stays in the queue, locked: the locks are counted among the due ids ranked
+# [first, first + how many), so a caller walks a long backlog in slices instead of blocking Redis.
+# Returns {due, not yet due, locked in the slice, completed, failed, paused 1/0}.
+QUEUE_COUNTS = (
+    _PREFIXES
+    + """
+local due = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local first = tonumber(ARGV[3])
+local last = math.min(first + tonumber(ARGV[4]), due) - 1
+local locked = 0
+if last >= first then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], first, last)) do
+    locked = locked + redis.call('EXISTS', LOCK .. id)
+  end
+end
+return {due, redis.call('ZCARD', KEYS[1]) - due, locked, redis.call('ZCARD', KEYS[2]),
+        redis.call('ZCARD', KEYS[3]), redis.call('SISMEMBER', KEYS[4], ARGV[2])}
+"""
+)
+
+# KEYS: failed set, queue. ARGV: id, stored job, due ms, wake channel.
+# Run a retained failure again with fresh attempts: its record goes, the stored job comes back.
+# Returns 1; 0 when the id is no longer a retained failure (retried or trimmed meanwhile);
+# -1 when a live job holds the id.
+RETRY_FAILED = (
+    _PREFIXES
+    + """
+local id = ARGV[1]
+if not redis.call('ZSCORE', KEYS[1], id) or redis.call('EXISTS', RECORD .. id) == 0 then return 0 end
+if redis.call('EXISTS', JOB .. id, LOCK .. id) > 0 then return -1 end
+redis.call('DEL', RECORD .. id, TRIES .. id)
+redis.call('ZREM', KEYS[1], id)
+redis.call('SET', JOB .. id, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+redis.call('PUBLISH', ARGV[4], '1')
+return 1
+"""
+)
+
+# KEYS: queue, completed set, failed set. ARGV: id.
+# Remove a queued, scheduled or retained job. Returns 1 removed, 0 unknown, -1 running (untouched).
+REMOVE = (
+    _PREFIXES
+    + """
+local id = ARGV[1]
+if redis.call('EXISTS', LOCK .. id) == 1 and redis.call('EXISTS', JOB .. id) == 1 then return -1 end
+local n = redis.call('DEL', JOB .. id, TRIES .. id, RECORD .. id)
+n = n + redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
+if n > 0 then return 1 end
+return 0
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """The scripts registered on one client (EVALSHA, loaded again if Redis forgot them)."""
+
+    enqueue: AsyncScript
+    settle_and_claim: AsyncScript
+    finish: AsyncScript
+    release: AsyncScript
+
+    @classmethod
+    def register(cls, client: Redis) -> Scripts:
+        return cls(
+            enqueue=client.register_script(ENQUEUE),
+            settle_and_claim=client.register_script(SETTLE_AND_CLAIM),
+            finish=client.register_script(FINISH),
+            release=client.register_script(RELEASE),
+        )

@@ -1,0 +1,121 @@
+"""Settings from the environment and a `.env` file, validated once.
+
+A bad value is reported by its variable name (`SettingsError`); entry points print that one
+line and exit non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import JobsError
+from .redaction import redact_url
+
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_SECRETS = {"redis_url", "database_url"}
+
+
+class SettingsError(JobsError, ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting the library and its worker read; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://localhost:6379/0"
+    database_url: str | None = None
+    log_format: LogFormat = "console"
+    log_level: LogLevel = "INFO"
+    jobs_modules: Annotated[tuple[str, ...], NoDecode] = ()
+    jobs_queue: str = "default"
+    jobs_concurrency: int = Field(default=1, ge=1)
+    jobs_queue_concurrency: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    jobs_shutdown_timeout: float = Field(default=10.0, ge=0)
+    jobs_keep_completed: int = Field(default=1000, ge=0)
+    jobs_keep_failed: int = Field(default=1000, ge=0)
+    jobs_connect_timeout: float = Field(default=10.0, ge=0)
+    jobs_poll_interval: float = Field(default=1.0, gt=0)
+    jobs_lock_timeout: float = Field(default=30.0, gt=0)
+    jobs_max_payload_bytes: int = Field(default=64 * 1024, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
+            raise ValueError("expected redis://[user:password@]host[:port][/db], rediss://... or unix://path")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if not parts.scheme or not (parts.netloc or parts.path):
+            raise ValueError("expected a URL such as postgresql://user:password@host:5432/dbname")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case_insensitive(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if value.lower() in ("json", "console") else value.upper()
+
+    @field_validator("jobs_modules", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("jobs_queue_concurrency", mode="before")
+    @classmethod
+    def _queue_concurrency(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        result: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            queue, sep, number = item.partition("=")
+            if not sep or not queue.strip() or not number.strip().isdigit() or int(number) < 1:
+                raise ValueError(f"expected queue=number pairs such as 'emails=4,reports=1', got {item!r}")
+            result[queue.strip()] = int(number)
+        return result
+
+    def concurrency_for(self, queue: str) -> int:
+        return self.jobs_queue_concurrency.get(queue, self.jobs_concurrency)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings now; raises `SettingsError` naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this process, read on first use (clear with `get_settings.cache_clear()`)."""
+    return load_settings()
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field_name = str(error["loc"][0]) if error["loc"] else "?"
+        shown = error.get("input")
+        if field_name in _SECRETS and isinstance(shown, str):
+            shown = redact_url(shown)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field_name.upper()}={shown!r}: {message}")
+    return "invalid setting " + "; ".join(lines)

@@ -1,0 +1,179 @@
+"""The worker: every queue of the registry in one process, over one Redis connection pool.
+
+Shutdown is graceful: on the first SIGTERM/SIGINT it stops claiming, lets running jobs finish
+for up to the shutdown timeout, then gives the rest back to the queue without charging them an
+attempt. A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from . import keys, registry
+from .connection import REDIS_ERRORS, Connection, connect, wait_until_reachable
+from .definition import Job
+from .queue_runner import QueueOptions, QueueRunner
+from .settings import Settings, get_settings
+
+log = structlog.get_logger("jobs")
+
+OUTCOME_GRACE_SECONDS = 5.0
+
+
+class Worker:
+    """Runs the jobs of `queues` (default: every queue of the defined jobs) until stopped."""
+
+    def __init__(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        settings: Settings | None = None,
+        burst: bool = False,
+        concurrency: int | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.burst = burst
+        self.handle_signals = handle_signals
+        jobs = registry.all_jobs()
+        self.queues = list(queues) if queues else registry.queues()
+        self._concurrency = {q: concurrency or self.settings.concurrency_for(q) for q in self.queues}
+        self._jobs_by_queue: dict[str, dict[str, Job[Any]]] = {
+            q: {j.name: j for j in jobs if j.queue == q} for q in self.queues
+        }
+        self.runners: list[QueueRunner] = []
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """Stop gracefully; called a second time, stop without waiting for running jobs."""
+        if self._stop.is_set():
+            log.warning("worker.force_stop")
+            self._force.set()
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Connect (waiting a bounded time for Redis), run until stopped, then shut down cleanly."""
+        self._install_signals()  # a stop while waiting for Redis is a clean exit, not a kill
+        conn = connect(self.settings.redis_url)
+        try:
+            reachable = asyncio.create_task(wait_until_reachable(conn, self.settings.jobs_connect_timeout))
+            stop = asyncio.create_task(self._stop.wait())
+            await asyncio.wait([reachable, stop], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not reachable.done():
+                reachable.cancel()
+                log.info("worker.stopped", **self.totals())
+                return
+            reachable.result()
+            await self._serve(conn)
+        finally:
+            await conn.redis.aclose()
+
+    async def _serve(self, conn: Connection) -> None:
+        if not self.queues:
+            raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
+        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q)) for q in self.queues]
+        listener = asyncio.create_task(self._listen_for_wakeups(conn.url))
+        loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
+        log.info(
+            "worker.ready",
+            queues=self.queues,
+            jobs=sorted(name for jobs in self._jobs_by_queue.values() for name in jobs),
+            concurrency=self._concurrency,
+            burst=self.burst,
+        )
+        stop = asyncio.create_task(self._stop.wait())
+        drained: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*loops))
+        await asyncio.wait([stop, drained], return_when=asyncio.FIRST_COMPLETED)
+        log.info("worker.stopping", running=sum(len(r.running) for r in self.runners))
+        for runner in self.runners:
+            runner.stop()
+        await self._drain(drained)
+        await asyncio.gather(*(r.close() for r in self.runners))
+        for task in (listener, stop):
+            task.cancel()
+        await asyncio.gather(listener, stop, return_exceptions=True)
+        log.info("worker.stopped", **self.totals())
+
+    def totals(self) -> dict[str, int]:
+        total = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
+        for runner in self.runners:
+            for key, value in runner.counts.items():
+                total[key] += value
+        return total
+
+    async def _drain(self, loops: asyncio.Future[Any]) -> None:
+        """Let running jobs finish within the shutdown timeout, then interrupt and release the rest.
+
+        The queue loops end once their jobs are done and stored; if Redis cannot take the last
+        outcomes within a short grace period, they are logged as lost rather than hang the exit.
+        """
+        forced = asyncio.create_task(self._force.wait())
+        await asyncio.wait([loops, forced], timeout=self.settings.jobs_shutdown_timeout, return_when="FIRST_COMPLETED")
+        forced.cancel()
+        if loops.done():
+            return
+        for runner in self.runners:
+            for task in runner.interruptible():
+                task.cancel()
+        await asyncio.wait([loops], timeout=OUTCOME_GRACE_SECONDS)
+        if not loops.done():
+            for runner in self.runners:
+                runner.abandon_outcomes()
+            await asyncio.wait([loops], timeout=OUTCOME_GRACE_SECONDS)
+            loops.cancel()
+        await asyncio.gather(loops, return_exceptions=True)
+
+    def _options(self, queue: str) -> QueueOptions:
+        return QueueOptions(
+            concurrency=self._concurrency[queue],
+            keep_completed=self.settings.jobs_keep_completed,
+            keep_failed=self.settings.jobs_keep_failed,
+            poll_interval=self.settings.jobs_poll_interval,
+            burst=self.burst,
+            lock_timeout=self.settings.jobs_lock_timeout,
+        )
+
+    def _install_signals(self) -> None:
+        if not self.handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+
+    async def _listen_for_wakeups(self, url: str) -> None:
+        """Wake a queue the moment a trigger publishes on its channel; resubscribe after outages."""
+        by_channel = {keys.wake_channel(r.queue).encode(): r for r in self.runners}
+        listener = connect(url, socket_timeout=None)  # waiting for messages is not a stuck command
+        try:
+            await self._listen(listener, by_channel)
+        finally:
+            await listener.redis.aclose()
+
+    async def _listen(self, conn: Connection, by_channel: dict[bytes, QueueRunner]) -> None:
+        failures = 0
+        while True:
+            pubsub = conn.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(*by_channel)
+                for runner in self.runners:  # anything published while we were away
+                    runner.wake.set()
+                failures = 0
+                async for message in pubsub.listen():
+                    woken = by_channel.get(message["channel"])
+                    if woken is not None:
+                        woken.wake.set()
+            except REDIS_ERRORS:
+                failures += 1
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

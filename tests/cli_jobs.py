@@ -1,0 +1,36 @@
+"""Jobs for the `jobs` command's end-to-end tests, on the queue named by CLI_TEST_QUEUE.
+
+Loaded by the `jobs` subprocesses through JOBS_MODULES=tests.cli_jobs; each test passes its own
+queue, so concurrent test runs on the same Redis never see each other's jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel
+
+from jobs import Backoff, UnrecoverableError, connection, job
+
+QUEUE = os.environ.get("CLI_TEST_QUEUE", "cli-test")
+
+
+def flag_key(queue: str) -> str:
+    """Set this key and `cli-flaky` succeeds; until then it fails."""
+    return f"cli-test:{queue}:flag"
+
+
+class Number(BaseModel):
+    n: int
+
+
+@job(name="cli-double", queue=QUEUE, attempts=3, backoff=Backoff.fixed(delay_ms=10), timeout=5)
+async def double(payload: Number) -> int:
+    return payload.n * 2
+
+
+@job(name="cli-flaky", queue=QUEUE, attempts=1)
+async def flaky(payload: Number) -> str:
+    if not await (await connection.for_current_loop()).redis.exists(flag_key(QUEUE)):
+        raise UnrecoverableError(f"flag not set for {payload.n}")
+    return "recovered"

@@ -1,0 +1,207 @@
+"""The `jobs` console script end to end: real subprocesses against Redis, jobs from tests/cli_jobs.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from jobs import JobStatus, admin, keys, scripts
+from jobs.clock import now_ms
+from jobs.inspection import get_record
+
+from .cli_jobs import flag_key
+from .conftest import REDIS_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+JOBS = Path(sys.executable).parent / "jobs"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+Cli = Callable[..., Awaitable[Result]]
+
+
+@pytest.fixture
+def cli(queue: str, tmp_path: Path) -> Cli:
+    """Run `jobs ARGS` with this test's queue; `env` overrides variables, `command` replaces `jobs`."""
+
+    async def run(*args: str, env: dict[str, str] | None = None, command: tuple[str, ...] = (str(JOBS),)) -> Result:
+        variables = {
+            **os.environ,
+            "REDIS_URL": REDIS_URL,
+            "JOBS_MODULES": "tests.cli_jobs",
+            "CLI_TEST_QUEUE": queue,
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        }
+        process = await asyncio.create_subprocess_exec(
+            *command, *args, env=variables, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode is not None
+        return Result(process.returncode, out.decode(), err.decode())
+
+    return run
+
+
+async def test_stats_show_the_retention_limit_after_a_burst_worker(cli: Cli, queue: str, redis: Redis) -> None:
+    """With JOBS_KEEP_COMPLETED=5, seven completed jobs leave exactly the latest five retained."""
+    triggered = await cli("trigger", "cli-double", '{"n": 0}', "--json")
+    assert triggered.code == 0, triggered.err
+    data = triggered.json()
+    assert isinstance(data, dict) and (data["job"], data["queue"], data["enqueued"]) == ("cli-double", queue, True)
+    await _enqueue(redis, queue, "cli-double", [{"n": n} for n in range(1, 7)])
+
+    worker = await cli("worker", "--burst", "--queue", queue, env={"JOBS_KEEP_COMPLETED": "5"})
+
+    assert worker.code == 0, worker.err
+    stats, text, completed = await asyncio.gather(
+        cli("stats", "--queue", queue, "--json"),
+        cli("stats", "--queue", queue),
+        cli("completed", "--queue", queue, "--json"),
+    )
+    assert stats.json() == [
+        {"queue": queue, "queued": 0, "scheduled": 0, "running": 0, "completed": 5, "failed": 0, "paused": False}
+    ]
+    header, row = text.out.splitlines()
+    assert header.split() == ["QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED"]
+    assert row.split() == [queue, "active", "0", "0", "0", "5", "0"]
+    records = completed.json()
+    assert isinstance(records, list)
+    assert sorted(r["result"] for r in records) == [4, 6, 8, 10, 12]
+
+
+async def test_a_failed_job_is_shown_with_its_error_and_retried_to_success(cli: Cli, queue: str, redis: Redis) -> None:
+    """`failed` and `show` print the error and traceback; `retry` runs it again with fresh attempts."""
+    job_id = f"flaky-{queue}"
+    assert (await cli("trigger", "cli-flaky", '{"n": 3}', "--job-id", job_id)).code == 0
+    assert (await cli("worker", "--burst", "--queue", queue)).code == 0
+
+    failed, shown = await asyncio.gather(cli("failed", "--queue", queue), cli("show", job_id))
+
+    row = failed.out.splitlines()[1].split()
+    assert row[:4] == [job_id, "cli-flaky", queue, "1"]
+    assert "UnrecoverableError: flag not set for 3" in failed.out
+    assert "status:   failed" in shown.out and "Traceback (most recent call last)" in shown.out
+    assert 'raise UnrecoverableError(f"flag not set for {payload.n}")' in shown.out
+    await redis.set(flag_key(queue), "1", ex=60)
+    try:
+        retried = await cli("retry", job_id)
+        assert retried.code == 0 and f"retried job {job_id}" in retried.out
+        assert "job.retried_manually" in retried.err
+        assert (await cli("worker", "--burst", "--queue", queue)).code == 0
+    finally:
+        await redis.delete(flag_key(queue))
+    record = await get_record(job_id)
+    assert record is not None and record.status is JobStatus.COMPLETED
+    assert (record.result, record.attempts) == ("recovered", 1)
+
+
+async def test_a_paused_queue_keeps_its_job_through_a_burst_run_until_resumed(
+    cli: Cli, queue: str, redis: Redis
+) -> None:
+    """A paused queue still takes jobs; its workers take none until `resume`."""
+    assert (await cli("pause", queue)).code == 0
+    try:
+        (job_id,) = await _enqueue(redis, queue, "cli-double", [{"n": 4}])
+        assert (await cli("worker", "--burst", "--queue", queue)).code == 0
+        info = await admin.get_job(job_id)
+        assert info is not None and info.status is JobStatus.QUEUED
+        stats = await cli("stats", "--queue", queue)
+        assert stats.out.splitlines()[1].split()[:3] == [queue, "paused", "1"]
+    finally:
+        resumed = await cli("resume", queue, "--json")
+    assert resumed.json() == {"queue": queue, "paused": False, "changed": True}
+    assert (await cli("worker", "--burst", "--queue", queue)).code == 0
+    record = await get_record(job_id)
+    assert record is not None and record.result == 8
+
+
+async def test_bad_input_exits_2_with_one_clear_message_and_enqueues_nothing(
+    cli: Cli, queue: str, redis: Redis
+) -> None:
+    """Unknown job, bad JSON, invalid payload, bad delay, bad setting: exit 2, no traceback."""
+    unknown, bad_json, invalid, bad_delay, bad_url, as_json = await asyncio.gather(
+        cli("trigger", "nope", "{}"),
+        cli("trigger", "cli-double", "{bad"),
+        cli("trigger", "cli-double", '{"n": "x"}'),
+        cli("trigger", "cli-double", '{"n": 1}', "--delay", "5x"),
+        cli("stats", env={"REDIS_URL": "nope"}),
+        cli("trigger", "cli-double", "[1]", "--json"),
+    )
+
+    for result in (unknown, bad_json, invalid, bad_delay, bad_url, as_json):
+        assert result.code == 2 and "Traceback" not in result.err, result
+    assert unknown.err == "error: no job named 'nope' (known jobs: cli-double, cli-flaky)\n"
+    assert bad_json.err.startswith("error: PAYLOAD is not valid JSON:") and bad_json.out == ""
+    assert invalid.err.splitlines() == [
+        "error: invalid payload for job cli-double: 1 validation error",
+        '  n: Input should be a valid integer, unable to parse string as an integer (input: "x")',
+    ]
+    assert bad_delay.err.startswith("error: --delay: expected a duration such as 30s")
+    assert len(bad_url.err.splitlines()) == 1 and bad_url.err.startswith("error: invalid setting REDIS_URL='nope'")
+    error = as_json.json()
+    assert isinstance(error, dict) and error["exit_code"] == 2 and "validation error" in error["error"]
+    assert await redis.exists(keys.queue(queue)) == 0
+
+
+async def test_unknown_ids_and_unreachable_redis_exit_1(cli: Cli) -> None:
+    """Show, retry and remove of an unknown id, and a Redis nobody listens on, end in one line and exit 1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    results = await asyncio.gather(
+        cli("show", "no-such-id"),
+        cli("retry", "no-such-id"),
+        cli("remove", "no-such-id", "--json"),
+        cli("stats", env={"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}),
+    )
+
+    assert [r.code for r in results] == [1, 1, 1, 1]
+    assert all(len(r.err.splitlines()) == 1 for r in results), results
+    assert results[0].err == "error: no job with id 'no-such-id' (never existed, or no longer retained)\n"
+    assert results[2].json() == {
+        "error": "no job with id 'no-such-id' (never existed, or no longer retained)",
+        "exit_code": 1,
+    }
+    assert results[3].err.startswith(f"error: cannot reach Redis at redis://127.0.0.1:{closed_port}/0")
+
+
+async def test_list_shows_the_defined_jobs_also_through_python_m_jobs(cli: Cli, queue: str) -> None:
+    """`jobs list` prints a table of the registered jobs; `python -m jobs` is the same command."""
+    table, listed = await asyncio.gather(cli("list"), cli("list", "--json", command=(sys.executable, "-m", "jobs")))
+
+    assert table.out.splitlines()[0].split() == ["NAME", "QUEUE", "ATTEMPTS", "BACKOFF", "TIMEOUT", "PAYLOAD"]
+    assert table.out.splitlines()[1].split() == ["cli-double", queue, "3", "fixed", "10ms", "5s", "Number"]
+    jobs = listed.json()
+    assert isinstance(jobs, list) and [j["name"] for j in jobs] == ["cli-double", "cli-flaky"]
+    assert jobs[1] == {**jobs[1], "queue": queue, "attempts": 1, "timeout_ms": 300_000}
+
+
+async def _enqueue(redis: Redis, queue: str, name: str, payloads: list[dict[str, int]]) -> list[str]:
+    """Enqueue stored jobs the way a trigger does, without defining the jobs in this process."""
+    now = now_ms()
+    ids = [f"{queue}-{i}" for i in range(len(payloads))]
+    args: list[str | int] = [keys.wake_channel(queue)]
+    for job_id, payload in zip(ids, payloads, strict=True):
+        stored: dict[str, object] = {"t": None, "q": queue, "f": name, "a": [payload], "k": {}, "et": now}
+        args += [job_id, json.dumps(stored), now]
+    await redis.register_script(scripts.ENQUEUE)(keys=[keys.queue(queue)], args=args)
+    return ids

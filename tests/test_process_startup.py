@@ -1,0 +1,96 @@
+"""Starting the worker process: every way it can fail before running ends in one clear line on
+stderr and a non-zero exit code, never a traceback, and never shows a password."""
+
+from __future__ import annotations
+
+import pytest
+
+from .processes import ARQ, WORKER, Finished, closed_port, process_env, run_to_exit
+
+
+def _assert_one_clear_line(done: Finished, *, contains: str) -> None:
+    assert "Traceback" not in done.output, done.output
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and contains in lines[0], done.stderr
+
+
+def test_unreachable_redis_exits_1_within_the_connect_timeout() -> None:
+    """REDIS_URL pointing at a closed port: exit 1 after about JOBS_CONNECT_TIMEOUT, saying so in one line."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    done = run_to_exit(WORKER, process_env(REDIS_URL=url, JOBS_CONNECT_TIMEOUT="1"))
+    assert done.returncode == 1, done.output
+    assert done.seconds < 8, f"took {done.seconds:.1f}s with JOBS_CONNECT_TIMEOUT=1"
+    _assert_one_clear_line(done, contains="cannot reach Redis")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:s3cret@127.0.0.1:{port}/0",  # unreachable
+        "redis://:s3cret@127.0.0.1:{port}/0",  # password only
+        "http://user:s3cret@127.0.0.1:{port}/0",  # rejected by the settings
+    ],
+    ids=["unreachable", "password-only", "bad-scheme"],
+)
+def test_a_password_in_redis_url_never_appears_in_the_output(url: str) -> None:
+    """Whether Redis is unreachable or the URL is rejected, stdout and stderr never contain the password."""
+    done = run_to_exit(WORKER, process_env(REDIS_URL=url.format(port=closed_port()), JOBS_CONNECT_TIMEOUT="0"))
+    assert done.returncode in (1, 2), done.output
+    assert "s3cret" not in done.output, done.output
+    assert "REDIS_URL" in done.stderr or "cannot reach Redis" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REDIS_URL", "nope"),
+        ("JOBS_CONCURRENCY", "0"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "LOUD"),
+        ("JOBS_QUEUE_CONCURRENCY", "emails=zero"),
+        ("JOBS_MODULES", "does.not.exist"),
+    ],
+)
+def test_a_bad_setting_exits_2_naming_the_variable(variable: str, value: str) -> None:
+    """A bad value (or a job module that does not import) is reported by its variable name, exit code 2."""
+    done = run_to_exit(WORKER, process_env(**{variable: value}))
+    assert done.returncode == 2, done.output
+    _assert_one_clear_line(done, contains=variable)
+
+
+def test_a_job_module_that_raises_on_import_names_jobs_modules_the_module_and_the_error() -> None:
+    """A module that exists but raises on import: exit 2, naming JOBS_MODULES, the module and the error."""
+    done = run_to_exit(WORKER, process_env(PROCESS_JOBS_BROKEN="1"))
+    assert done.returncode == 2, done.output
+    _assert_one_clear_line(done, contains="JOBS_MODULES")
+    assert "tests.process_jobs" in done.stderr and "broken on purpose" in done.stderr
+
+
+def test_no_jobs_defined_exits_2_pointing_at_jobs_modules() -> None:
+    """With JOBS_MODULES empty there is nothing to run: say which setting to set rather than idle."""
+    done = run_to_exit(WORKER, process_env(JOBS_MODULES=""))
+    assert done.returncode == 2, done.output
+    _assert_one_clear_line(done, contains="JOBS_MODULES")
+
+
+def test_arqs_own_cli_reports_a_bad_setting_in_one_line() -> None:
+    """`arq servers.jobs.WorkerSettings` with REDIS_URL=nope exits non-zero naming REDIS_URL, no traceback."""
+    done = run_to_exit(ARQ, process_env(REDIS_URL="nope"))
+    assert done.returncode != 0, done.output
+    _assert_one_clear_line(done, contains="REDIS_URL")
+
+
+def test_arqs_own_cli_on_a_queue_without_jobs_names_jobs_queue() -> None:
+    """JOBS_QUEUE naming a queue no defined job runs on: exit 2 naming JOBS_QUEUE, not arq's traceback."""
+    done = run_to_exit(ARQ, process_env(JOBS_QUEUE="no-such-queue"))
+    assert done.returncode == 2, done.output
+    _assert_one_clear_line(done, contains="JOBS_QUEUE='no-such-queue'")
+
+
+def test_arqs_own_cli_with_redis_unreachable_exits_1_in_one_line() -> None:
+    """arq would retry and end in a traceback; we wait JOBS_CONNECT_TIMEOUT and say why, password hidden."""
+    url = f"redis://user:s3cret@127.0.0.1:{closed_port()}/0"
+    done = run_to_exit(ARQ, process_env("process-jobs", REDIS_URL=url, JOBS_CONNECT_TIMEOUT="1"))
+    assert done.returncode == 1, done.output
+    _assert_one_clear_line(done, contains="cannot reach Redis")
+    assert "s3cret" not in done.output
