@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pydantic import TypeAdapter
 
 from . import enqueue, registry
 from .backoff import Backoff
-from .errors import JobDefinitionError, PayloadTooLargeError
+from .errors import JobDefinitionError, PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
 from .settings import get_settings
 
@@ -73,7 +74,13 @@ class Job(Generic[P]):
 
     def encode(self, payload: P | Mapping[str, Any], enqueued_ms: int) -> bytes:
         """Validate `payload` and render the stored job as JSON bytes (at most JOBS_MAX_PAYLOAD_BYTES)."""
-        body = self.adapter.dump_json(self.validate(payload))
+        value = self.validate(payload)
+        body = self.adapter.dump_json(value)
+        if b"null" in body and _holds_non_finite(self.adapter.dump_python(value)):
+            raise PayloadNotJSONError(
+                f"{self.name}: the payload holds NaN or infinity, which JSON cannot store "
+                "(pydantic would write null and the worker would read a different payload)"
+            )
         limit = get_settings().jobs_max_payload_bytes
         if len(body) > limit:
             raise PayloadTooLargeError(
@@ -197,3 +204,14 @@ def _as_timedelta(value: Delay) -> timedelta:
     if result <= timedelta(0):
         raise JobDefinitionError(f"timeout must be positive, got {value!r}")
     return result
+
+
+def _holds_non_finite(value: Any) -> bool:
+    """True if a float NaN or infinity hides anywhere in `value` (pydantic dumps them as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_non_finite(v) for v in value)
+    return False

@@ -29,3 +29,7 @@ class RedisUnavailableError(JobsError, ConnectionError):
 
 class PayloadTooLargeError(JobsError, ValueError):
     """A payload over JOBS_MAX_PAYLOAD_BYTES: keep payloads small, store large data elsewhere."""
+
+
+class PayloadNotJSONError(JobsError, ValueError):
+    """A payload JSON cannot carry faithfully (NaN or infinity): refused rather than stored altered."""

@@ -82,13 +82,38 @@ async def run_attempt(job: Job[Any] | None, payload: Any, attempt: Attempt) -> O
             return _after_error(job, attempt, timed_out)
         except UnrecoverableError as exc:
             return _fail(errorinfo.describe(exc))
-        except Exception as exc:  # noqa: BLE001 - any job error is a failed attempt
+        except asyncio.CancelledError as exc:
+            if _worker_cancelled():
+                raise  # shutdown: the worker gives the attempt back
+            return _after_error(job, attempt, exc)  # the job's own: it awaited something cancelled
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any job error is a failed attempt
+            # SystemExit too: a library deep in the job calling sys.exit() must not end the worker.
             return _after_error(job, attempt, exc)
         finally:
             _current.reset(token)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         log.info("job.completed", duration_ms=duration_ms)
-        return Completed(to_jsonable_python(result, fallback=repr))
+        return Completed(_storable(result))
+
+
+def _worker_cancelled() -> bool:
+    """Whether this task itself is being cancelled, as opposed to the job raising CancelledError."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _storable(result: Any) -> Any:
+    """The job's return value as JSON-ready data: what pydantic cannot convert is kept as its repr.
+
+    The job has succeeded by now, so a result that cannot be stored must not fail it.
+    """
+    try:
+        return to_jsonable_python(result, fallback=repr)
+    except Exception:  # noqa: BLE001 - circular structures, a __repr__ that raises
+        try:
+            return repr(result)
+        except Exception:  # noqa: BLE001
+            return f"<unrepresentable {type(result).__qualname__} result>"
 
 
 def current_attempt() -> Attempt | None:

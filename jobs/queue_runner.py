@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +49,14 @@ class QueueOptions:
 class Settlement:
     """An attempt's outcome waiting to be stored; `stored` resolves once it is in Redis."""
 
-    kind: str  # 'c' completed, 'f' failed, 'r' retry
-    job_id: str
+    kind: str  # 'c' completed, 'f' failed, 'r' retry, 'u' unclaim
+    job_id: str | bytes  # bytes only for an id that is not UTF-8, dropped without a record
     data: bytes | int
     keep: int
+    frees_slot: bool = True  # the outcome of a running attempt (not an unclaim or a dropped id)
     stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
-    def args(self) -> tuple[str, str, bytes | int, int]:
+    def args(self) -> tuple[str, str | bytes, bytes | int, int]:
         return (self.kind, self.job_id, self.data, self.keep)
 
 
@@ -66,7 +68,7 @@ class QueueRunner:
         self.options = options
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
-        self.settling: set[str] = set()
+        self.settling: set[asyncio.Task[None]] = set()  # outcome known, being stored
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         self._pending: list[Settlement] = []
@@ -82,6 +84,10 @@ class QueueRunner:
         longest = max((j.config.timeout.total_seconds() for j in jobs.values()), default=300.0)
         self._lock_ms = int(min(longest * 1000 + LOCK_GRACE_MS, options.lock_timeout * 1000))
         self._heartbeat: asyncio.Task[None] | None = None
+        # Locks hold this runner's token: after a turn whose reply was lost, the next turn finds
+        # the jobs that turn claimed for it, instead of leaving them locked until expiry.
+        self._token = secrets.token_hex(8)
+        self._recover = False
 
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
@@ -89,16 +95,18 @@ class QueueRunner:
         failures = 0
         while not (self.stopping and not self.running):
             batch, self._pending = self._pending, []
-            want = 0 if self.stopping else self.options.concurrency - len(self.running) + len(batch)
+            freed = sum(s.frees_slot for s in batch)
+            want = 0 if self.stopping else self.options.concurrency - len(self.running) + freed
             self.wake.clear()  # no await since `want` was computed: no wake-up can be missed
             if not batch and want <= 0:
                 await self._sleep(None)
                 continue
             try:
                 claimed, next_due = await self._settle_and_claim(batch, want)
-                failures = 0
+                failures, self._recover = 0, False
             except Exception as exc:  # noqa: BLE001 - the loop outlives Redis outages and surprises
                 self._pending[:0] = batch
+                self._recover = want > 0
                 failures += 1
                 await self._sleep(_redis_backoff(failures, exc))
                 continue
@@ -123,7 +131,7 @@ class QueueRunner:
 
     def interruptible(self) -> list[asyncio.Task[None]]:
         """Running jobs whose outcome is not being stored yet: safe to cancel and release."""
-        return [t for job_id, t in self.running.items() if job_id not in self.settling]
+        return [t for t in self.running.values() if t not in self.settling]
 
     def abandon_outcomes(self) -> None:
         """Shutdown gave up waiting for Redis: unblock the jobs waiting for their outcome to be stored."""
@@ -139,22 +147,43 @@ class QueueRunner:
             await asyncio.gather(self._heartbeat, return_exceptions=True)
 
     async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
-        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue]
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token]
+        if self._recover:
+            args += [len(self.running), *self.running]
+        else:
+            args.append(-1)
         for settlement in batch:
             args += settlement.args()
         reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
-        claimed = [Claimed(reply[i].decode(), reply[i + 1], int(reply[i + 2])) for i in range(1, len(reply), 3)]
+        claimed: list[Claimed] = []
+        for i in range(1, len(reply), 3):
+            raw_id, data, attempt = reply[i], reply[i + 1], int(reply[i + 2])
+            try:
+                job_id = raw_id.decode()
+            except UnicodeDecodeError:
+                self._drop_unreadable_id(raw_id, attempt)
+                continue
+            claimed.append(Claimed(job_id, data, attempt))
         next_due: float = float(reply[0])
         return claimed, next_due
 
     def _start(self, claim: Claimed) -> None:
+        current = self.running.get(claim.job_id)
+        if current is not None and current not in self.settling:
+            # Its lock lapsed while it ran (a long outage): this worker runs it still, so it is
+            # not started twice; the claim's count of an attempt is taken back.
+            log.warning("job.lock_lost", job_id=claim.job_id, queue=self.queue, reason="lock lapsed; taken back")
+            self._pending.append(Settlement("u", claim.job_id, claim.attempt - 1, 0, frees_slot=False))
+            return
         task = asyncio.create_task(self._execute(claim), name=f"job:{claim.job_id}")
         self.running[claim.job_id] = task
-        task.add_done_callback(lambda _: self._finished(claim.job_id))
+        task.add_done_callback(lambda _: self._finished(claim.job_id, task))
 
-    def _finished(self, job_id: str) -> None:
-        self.running.pop(job_id, None)
-        self.settling.discard(job_id)
+    def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
+        # A retry due at once may be claimed again while its last attempt's task still finishes.
+        if self.running.get(job_id) is task:
+            del self.running[job_id]
+        self.settling.discard(task)
         self.wake.set()
 
     async def _execute(self, claim: Claimed) -> None:
@@ -174,12 +203,20 @@ class QueueRunner:
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
-        self.settling.add(claim.job_id)
+        self.settling.add(asyncio.current_task())  # type: ignore[arg-type]
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
         self._pending.append(settlement)
         self.wake.set()
         with contextlib.suppress(ConnectionError):
             await settlement.stored
+
+    def _drop_unreadable_id(self, raw_id: bytes, attempt: int) -> None:
+        """A queued id no trigger writes (not UTF-8): logged as failed and removed, with no record."""
+        shown = raw_id.decode(errors="backslashreplace")
+        reason = errorinfo.reason("UndecodableJob", "the job id is not UTF-8 text; removed from the queue")
+        reject(Attempt(shown, "<undecodable>", self.queue, attempt), reason)
+        self.counts["failed"] += 1
+        self._pending.append(Settlement("f", raw_id, b"", 0, frees_slot=False))
 
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):

@@ -71,16 +71,17 @@ end
 """
 
 # Lock up to `want` due jobs of a queue that is not paused and count their attempt. A running
-# job stays in the queue (arq's model), so locked ids are skipped. Returns {next due ms or -1,
-# then (id, stored job or false, attempt) per job}; next due is looked up only when none is due.
+# job stays in the queue (arq's model), so locked ids are skipped. A lock holds its worker's
+# token. Appends (id, stored job or false, attempt) per job to `out`, whose first item is the
+# next due ms or -1, looked up only when nothing was claimed.
 _CLAIM_FN = """
-local function claim(queue, paused, now, want, lock_ms, queue_name)
-  local out, claimed, offset, batch = {-1}, 0, 0, want + 64
+local function claim(out, queue, paused, now, want, lock_ms, queue_name, token)
+  local claimed, offset, batch = 0, 0, want + 64
   if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return out end
   while claimed < want and offset < 20000 do
     local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', offset, batch)
     for _, id in ipairs(ids) do
-      if redis.call('SET', LOCK .. id, '1', 'NX', 'PX', lock_ms) then
+      if redis.call('SET', LOCK .. id, token, 'NX', 'PX', lock_ms) then
         out[#out + 1] = id
         out[#out + 1] = redis.call('GET', JOB .. id)
         out[#out + 1] = redis.call('INCR', TRIES .. id)
@@ -91,30 +92,51 @@ local function claim(queue, paused, now, want, lock_ms, queue_name)
     if #ids < batch then break end
     offset = offset + batch
   end
-  if claimed == 0 then
+  if claimed == 0 and #out == 1 then
     local nxt = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     out[1] = nxt[2] or -1
   end
   return out
 end
+
+-- Due jobs locked with `token` that the worker is not running (`mine`): claimed in a turn whose
+-- reply was lost. Handed over again with the attempt already counted; returns how many.
+local function recover(out, queue, now, token, mine)
+  local found = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', 0, 20000)) do
+    if not mine[id] and redis.call('GET', LOCK .. id) == token then
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('GET', JOB .. id)
+      out[#out + 1] = tonumber(redis.call('GET', TRIES .. id) or '1')
+      found = found + 1
+    end
+  end
+  return found
+end
 """
 
 # The worker's one round trip per turn: store the outcomes of finished attempts, then claim.
 # KEYS: queue, paused set, completed set, failed set.
-# ARGV: now ms, how many to claim, lock ms, queue name, then per outcome (kind, id, data, keep):
-#   kind 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data: due ms).
-# Returns what `claim` returns.
+# ARGV: now ms, how many to claim, lock ms, queue name, lock token, then n: -1 normally, or after
+#   a failed turn the count of the running ids that follow (recover what the lost reply claimed);
+#   then per outcome (kind, id, data, keep): 'c' completed / 'f' failed (data: the record JSON),
+#   'r' retry (data: due ms), 'u' unclaim (data: the attempt the worker is already running).
+# Returns {next due ms or -1, then (id, stored job or false, attempt) per claimed job}.
 SETTLE_AND_CLAIM = (
     _PREFIXES
     + _FINISH_FN
     + _CLAIM_FN
     + """
+local n_mine = tonumber(ARGV[6])
+local first = 7 + math.max(n_mine, 0)
 local keep, now_us = {}, nil
-for i = 5, #ARGV, 4 do
+for i = first, #ARGV, 4 do
   local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if kind == 'r' then
     if redis.call('EXISTS', JOB .. id) == 1 then redis.call('ZADD', KEYS[1], data, id) end
     redis.call('DEL', LOCK .. id)
+  elseif kind == 'u' then
+    redis.call('SET', TRIES .. id, data)
   else
     local retained = kind == 'c' and KEYS[3] or KEYS[4]
     now_us = (now_us or clock_us()) + 1
@@ -123,7 +145,13 @@ for i = 5, #ARGV, 4 do
   end
 end
 for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with the last job's limit
-return claim(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+local out, want = {-1}, tonumber(ARGV[2])
+if n_mine >= 0 then
+  local mine = {}
+  for i = 7, first - 1 do mine[ARGV[i]] = true end
+  want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
+end
+return claim(out, KEYS[1], KEYS[2], ARGV[1], want, ARGV[3], ARGV[4], ARGV[5])
 """
 )
 

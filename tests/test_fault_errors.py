@@ -118,11 +118,6 @@ async def test_results_that_are_not_json_are_stored_through_repr_and_run_once(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: run_attempt converts the result outside its try; the conversion error kills the task, the job "
-    "is never settled and runs again at every lock expiry until AttemptsExhausted (docs/RELIABILITY.md, bug 1)",
-)
 async def test_a_result_that_even_repr_cannot_store_still_completes_the_job_once(
     server: RedisServer, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,11 +136,6 @@ async def test_a_result_that_even_repr_cannot_store_still_completes_the_job_once
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a CancelledError raised by the job itself is taken for a shutdown: the job is released "
-    "uncharged and claimed again at once, forever (docs/RELIABILITY.md, bug 2)",
-)
 async def test_a_job_raising_cancelled_error_itself_is_a_failed_attempt_not_an_endless_loop(
     server: RedisServer, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,11 +154,6 @@ async def test_a_job_raising_cancelled_error_itself_is_a_failed_attempt_not_an_e
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: SystemExit raised by a job escapes run_attempt (it catches Exception) and ends the worker "
-    "process with the job's exit code, abandoning every running job to its lock (docs/RELIABILITY.md, bug 7)",
-)
 async def test_a_job_calling_sys_exit_fails_its_attempt_and_the_worker_keeps_running(
     server: RedisServer, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -107,11 +107,6 @@ async def read(payload: Reading) -> float:
     return payload.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: pydantic dumps NaN and infinity as null, so the trigger succeeds and the worker fails the job "
-    "with InvalidPayload (docs/RELIABILITY.md, bug 5)",
-)
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "infinity"])
 async def test_a_payload_the_trigger_accepts_is_one_the_worker_can_run(
     define: Define, start_worker: StartWorker, value: float
@@ -157,11 +152,6 @@ async def test_more_broken_stored_jobs_are_failed_with_the_reason_and_the_worker
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the worker decodes claimed ids as UTF-8 after the claim script locked and counted them: one bad "
-    "id fails every turn and strands the jobs claimed with it (docs/RELIABILITY.md, bug 3)",
-)
 async def test_a_queue_member_that_is_not_utf8_does_not_stall_the_queue(
     define: Define, start_worker: StartWorker, redis: Redis, queue: str
 ) -> None:

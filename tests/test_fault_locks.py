@@ -13,12 +13,6 @@ from .conftest import Define, StartWorker
 from .helpers import wait_until
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the claim script takes any unlocked due id and the runner starts it even if it is already "
-    "running it: a lock that expired mid-run (outage or blocked loop longer than the lock) means a second, "
-    "concurrent run in the same worker (docs/RELIABILITY.md, bug 4)",
-)
 async def test_a_job_whose_lock_vanished_while_it_runs_is_not_started_again_by_the_same_worker(
     define: Define, start_worker: StartWorker, redis: Redis
 ) -> None:
@@ -90,11 +84,6 @@ class ReplyDropper:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when the reply of a claim is lost (the connection drops after Redis ran the script), its jobs "
-    "stay locked and counted, unseen, until the lock expires (docs/RELIABILITY.md, bug 6)",
-)
 async def test_a_job_claimed_in_a_reply_that_never_arrived_runs_without_waiting_for_its_lock(
     define: Define, start_worker: StartWorker, redis: Redis
 ) -> None:
