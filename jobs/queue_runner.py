@@ -265,7 +265,10 @@ class QueueRunner:
 
 
 def _redis_backoff(failures: int, exc: BaseException) -> float:
+    """Seconds to wait after `failures` failed turns in a row (0.1 s doubling to 5 s); logs now and then."""
     delay = min(0.1 * 2.0 ** (failures - 1), 5.0)
     if failures == 1 or failures % 10 == 0:
-        log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__, retry_in_ms=int(delay * 1000))
+        event = "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log.warning(event, error=error, retry_in_ms=int(delay * 1000))
     return delay
