@@ -203,7 +203,7 @@ class QueueRunner:
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
-        self.settling.add(asyncio.current_task())  # type: ignore[arg-type]
+        self.settling.add(self.running[claim.job_id])  # still this task: an id is claimed again only once stored
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
         self._pending.append(settlement)
         self.wake.set()

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic_core import to_json
+
 from .clock import from_ms
 
 
@@ -76,7 +78,11 @@ class JobRecord:
         }
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), default=repr).encode()
+        data = self.to_dict()
+        try:
+            return to_json(data, fallback=repr)  # native and fast
+        except ValueError:  # nesting deeper than its limit (a 254-level payload plus this wrapper)
+            return json.dumps(data, separators=(",", ":"), default=repr).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> JobRecord:
