@@ -151,7 +151,7 @@ async def get_job(job_id: str) -> JobInfo | None:
     redis = (await connection.for_current_loop()).redis
     async with redis.pipeline(transaction=True) as pipe:
         pipe.get(keys.record(job_id))
-        pipe.exists(keys.lock(job_id))
+        pipe.get(keys.lock(job_id))
         pipe.get(keys.job(job_id))
         pipe.get(keys.tries(job_id))
         record, locked, raw, tries = await pipe.execute()
@@ -163,7 +163,7 @@ async def get_job(job_id: str) -> JobInfo | None:
     if queue is None:
         queue = await _locate(job_id)
     due = await redis.zscore(keys.queue(queue), job_id) if queue else None
-    if locked:
+    if keys.running_lock(locked):
         status = JobStatus.RUNNING
     else:
         status = JobStatus.SCHEDULED if due is not None and due > now_ms() else JobStatus.QUEUED
@@ -173,7 +173,7 @@ async def get_job(job_id: str) -> JobInfo | None:
         job=name,
         queue=queue,
         payload=payload,
-        attempts=int(tries or 0),
+        attempts=int(tries or 0) - (locked is not None and not keys.running_lock(locked)),  # ahead: not begun
         enqueued_ms=enqueued,
         due_ms=None if due is None else int(due),
     )

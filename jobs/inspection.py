@@ -19,12 +19,12 @@ async def job_status(job_id: str) -> JobStatus:
     redis = (await connection.for_current_loop()).redis
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(keys.record(job_id))
-        pipe.exists(keys.lock(job_id))
+        pipe.get(keys.lock(job_id))
         pipe.get(keys.job(job_id))
         record, locked, stored = await pipe.execute()
     if record is not None:
         return JobRecord.from_json(record).status
-    if locked:
+    if keys.running_lock(locked):
         return JobStatus.RUNNING
     if stored is None:
         return JobStatus.NOT_FOUND

@@ -46,3 +46,9 @@ def finished(queue_name: str, status: str) -> str:
 def wake_channel(queue_name: str) -> str:
     """Pub/sub channel a trigger publishes on, so idle workers start the job at once."""
     return WAKE_CHANNEL_PREFIX + queue_name
+
+
+def running_lock(value: bytes | None) -> bool:
+    """Whether a lock's value means running: a worker's token, or arq's `1`; `token+` is a job
+    a worker claimed ahead and has not started (still queued)."""
+    return value is not None and not value.endswith(b"+")

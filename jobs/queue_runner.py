@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,11 @@ from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 log = structlog.get_logger("jobs")
 
 LOCK_GRACE_MS = 10_000
+# One job is claimed ahead of the free slots, so the next job starts the moment one ends while
+# the round trip that stores the outcome runs; held longer than this (a long job ahead of it),
+# it is given back, uncharged, for another worker.
+PREFETCH = 1
+PREFETCH_HOLD_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class Claimed:
     job_id: str
     data: bytes | None
     attempt: int
+    ahead: bool = False  # its lock says "claimed ahead": starting it must say "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +56,10 @@ class QueueOptions:
 class Settlement:
     """An attempt's outcome waiting to be stored; `stored` resolves once it is in Redis."""
 
-    kind: str  # 'c' completed, 'f' failed, 'r' retry, 'u' unclaim
+    kind: str  # 'c' completed, 'f' failed, 'r' retry, 'u' unclaim, 's' started
     job_id: str | bytes  # bytes only for an id that is not UTF-8, dropped without a record
     data: bytes | int
     keep: int
-    frees_slot: bool = True  # the outcome of a running attempt (not an unclaim or a dropped id)
     stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def args(self) -> tuple[str, str | bytes, bytes | int, int]:
@@ -88,18 +94,22 @@ class QueueRunner:
         # the jobs that turn claimed for it, instead of leaving them locked until expiry.
         self._token = secrets.token_hex(8)
         self._recover = False
+        self._ready: dict[str, tuple[Claimed, float]] = {}  # claimed ahead: locked, not started
+        self._prefetch = PREFETCH  # 0 while a held job had to be given back, until a job ends
 
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
         self._heartbeat = asyncio.create_task(self._keep_locks(), name=f"locks:{self.queue}")
         failures = 0
-        while not (self.stopping and not self.running):
+        while not (self.stopping and not self.running and not self._ready):
+            if self._ready and (self.stopping or self._held_too_long()):
+                await self._give_back_ready()
+                continue
             batch, self._pending = self._pending, []
-            freed = sum(s.frees_slot for s in batch)
-            want = 0 if self.stopping else self.options.concurrency - len(self.running) + freed
+            want = 0 if self.stopping else self.options.concurrency + self._prefetch - self._active() - len(self._ready)
             self.wake.clear()  # no await since `want` was computed: no wake-up can be missed
             if not batch and want <= 0:
-                await self._sleep(None)
+                await self._sleep(self._hold_left())
                 continue
             try:
                 claimed, next_due = await self._settle_and_claim(batch, want)
@@ -117,12 +127,13 @@ class QueueRunner:
                 self._start(claim)
             if claimed or batch or self.stopping:
                 continue
-            if self.options.burst and not self.running and next_due < 0:
+            if self.options.burst and not self.running and not self._ready and next_due < 0:
                 break
             wait = self.options.poll_interval
             if next_due >= 0:
                 wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
-            await self._sleep(wait)
+            hold = self._hold_left()
+            await self._sleep(wait if hold is None else min(wait, hold))
 
     def stop(self) -> None:
         """Claim nothing more; `run` returns once the running jobs are done and stored."""
@@ -147,34 +158,48 @@ class QueueRunner:
             await asyncio.gather(self._heartbeat, return_exceptions=True)
 
     async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
-        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token]
+        free = max(0, self.options.concurrency - self._active() - len(self._ready))
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free]
         if self._recover:
-            args += [len(self.running), *self.running]
+            mine = [*self.running, *self._ready]
+            args += [len(mine), *mine]
         else:
             args.append(-1)
         for settlement in batch:
             args += settlement.args()
         reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
         claimed: list[Claimed] = []
-        for i in range(1, len(reply), 3):
-            raw_id, data, attempt = reply[i], reply[i + 1], int(reply[i + 2])
+        for i in range(1, len(reply), 4):
+            raw_id, data, attempt, ahead = reply[i], reply[i + 1], int(reply[i + 2]), reply[i + 3] == 1
             try:
                 job_id = raw_id.decode()
             except UnicodeDecodeError:
                 self._drop_unreadable_id(raw_id, attempt)
                 continue
-            claimed.append(Claimed(job_id, data, attempt))
+            claimed.append(Claimed(job_id, data, attempt, ahead))
         next_due: float = float(reply[0])
         return claimed, next_due
 
+    def _active(self) -> int:
+        """Jobs running their code: those whose outcome is being stored have freed their slot."""
+        return len(self.running) - len(self.settling)
+
     def _start(self, claim: Claimed) -> None:
         current = self.running.get(claim.job_id)
-        if current is not None and current not in self.settling:
+        if claim.job_id in self._ready or (current is not None and current not in self.settling):
             # Its lock lapsed while it ran (a long outage): this worker runs it still, so it is
             # not started twice; the claim's count of an attempt is taken back.
             log.warning("job.lock_lost", job_id=claim.job_id, queue=self.queue, reason="lock lapsed; taken back")
-            self._pending.append(Settlement("u", claim.job_id, claim.attempt - 1, 0, frees_slot=False))
+            self._pending.append(Settlement("u", claim.job_id, claim.attempt - 1, 0))
+            if claim.ahead:
+                self._pending.append(Settlement("s", claim.job_id, 0, 0))
             return
+        if self._active() >= self.options.concurrency:
+            self._ready[claim.job_id] = (claim, time.monotonic())
+            return
+        if claim.ahead:
+            self._pending.append(Settlement("s", claim.job_id, 0, 0))  # its lock says running next turn
+            self.wake.set()
         task = asyncio.create_task(self._execute(claim), name=f"job:{claim.job_id}")
         self.running[claim.job_id] = task
         task.add_done_callback(lambda _: self._finished(claim.job_id, task))
@@ -184,7 +209,33 @@ class QueueRunner:
         if self.running.get(job_id) is task:
             del self.running[job_id]
         self.settling.discard(task)
+        self._start_ready()
         self.wake.set()
+
+    def _start_ready(self) -> None:
+        """Start jobs claimed ahead while slots are free."""
+        while self._ready and self._active() < self.options.concurrency and not self.stopping:
+            job_id = next(iter(self._ready))
+            claim, _ = self._ready.pop(job_id)
+            self._start(claim)
+
+    def _held_too_long(self) -> bool:
+        return time.monotonic() - next(iter(self._ready.values()))[1] > PREFETCH_HOLD_S
+
+    def _hold_left(self) -> float | None:
+        """Seconds until the oldest job claimed ahead must be given back; None if none is held."""
+        if not self._ready:
+            return None
+        return max(0.0, PREFETCH_HOLD_S - (time.monotonic() - next(iter(self._ready.values()))[1]))
+
+    async def _give_back_ready(self) -> None:
+        """Unlock and uncount the jobs claimed ahead (a long job holds the slot, or shutdown)."""
+        ready, self._ready = self._ready, {}
+        self._prefetch = 0
+        for job_id in ready:
+            await self._release(job_id, reason="given back unstarted")
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.conn.redis.publish(keys.wake_channel(self.queue), "1")
 
     async def _execute(self, claim: Claimed) -> None:
         started = now_ms()
@@ -204,6 +255,8 @@ class QueueRunner:
                 await self._release(claim.job_id, attempt)
                 raise
         self.settling.add(self.running[claim.job_id])  # still this task: an id is claimed again only once stored
+        self._prefetch = PREFETCH
+        self._start_ready()  # the next job starts now, while this outcome is being stored
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
         self._pending.append(settlement)
         self.wake.set()
@@ -216,7 +269,7 @@ class QueueRunner:
         reason = errorinfo.reason("UndecodableJob", "the job id is not UTF-8 text; removed from the queue")
         reject(Attempt(shown, "<undecodable>", self.queue, attempt), reason)
         self.counts["failed"] += 1
-        self._pending.append(Settlement("f", raw_id, b"", 0, frees_slot=False))
+        self._pending.append(Settlement("f", raw_id, b"", 0))
 
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):
@@ -232,19 +285,23 @@ class QueueRunner:
         self.counts[record.status.value] += 1
         return Settlement("c" if record.status.value == "completed" else "f", attempt.job_id, record.to_json(), keep)
 
-    async def _release(self, job_id: str, attempt: Attempt | None = None) -> None:
-        """Give back an attempt that shutdown interrupted: unlocked, and not counted."""
+    async def _release(self, job_id: str, attempt: Attempt | None = None, reason: str = "worker shutting down") -> None:
+        """Give back an attempt that shutdown interrupted, or a job claimed ahead: unlocked, not counted."""
         with contextlib.suppress(*REDIS_ERRORS):
             await self.conn.scripts.release(args=[job_id])
+            if attempt is None:
+                log.debug("job.given_back", job_id=job_id, queue=self.queue, reason=reason)
+                return
             self.counts["released"] += 1
-            context = {"job": attempt.name, "attempt": attempt.number} if attempt else {}
-            log.info("job.released", job_id=job_id, queue=self.queue, reason="worker shutting down", **context)
+            log.info(
+                "job.released", job_id=job_id, queue=self.queue, reason=reason, job=attempt.name, attempt=attempt.number
+            )
 
     async def _keep_locks(self) -> None:
         """Renew the locks of running jobs, so only a dead worker's jobs are taken again."""
         while True:
             await asyncio.sleep(self._lock_ms / 3000)
-            job_ids = list(self.running)
+            job_ids = [*self.running, *self._ready]
             if not job_ids:
                 continue
             try:

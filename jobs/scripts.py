@@ -72,19 +72,22 @@ end
 
 # Lock up to `want` due jobs of a queue that is not paused and count their attempt. A running
 # job stays in the queue (arq's model), so locked ids are skipped. A lock holds its worker's
-# token. Appends (id, stored job or false, attempt) per job to `out`, whose first item is the
-# next due ms or -1, looked up only when nothing was claimed.
+# token; beyond the `free` slots the worker starts at once, `token+`: claimed ahead, not running
+# yet (readers count it as queued). Appends (id, stored job or false, attempt, ahead 1/0) per job
+# to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed.
 _CLAIM_FN = """
-local function claim(out, queue, paused, now, want, lock_ms, queue_name, token)
+local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token)
   local claimed, offset, batch = 0, 0, want + 64
   if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return out end
   while claimed < want and offset < 20000 do
     local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', offset, batch)
     for _, id in ipairs(ids) do
-      if redis.call('SET', LOCK .. id, token, 'NX', 'PX', lock_ms) then
+      local ahead = claimed >= free
+      if redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then
         out[#out + 1] = id
         out[#out + 1] = redis.call('GET', JOB .. id)
         out[#out + 1] = redis.call('INCR', TRIES .. id)
+        out[#out + 1] = ahead and 1 or 0
         claimed = claimed + 1
         if claimed == want then break end
       end
@@ -104,10 +107,12 @@ end
 local function recover(out, queue, now, token, mine)
   local found = 0
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', 0, 20000)) do
-    if not mine[id] and redis.call('GET', LOCK .. id) == token then
+    local lock = redis.call('GET', LOCK .. id)
+    if not mine[id] and (lock == token or lock == token .. '+') then
       out[#out + 1] = id
       out[#out + 1] = redis.call('GET', JOB .. id)
       out[#out + 1] = tonumber(redis.call('GET', TRIES .. id) or '1')
+      out[#out + 1] = lock == token and 0 or 1
       found = found + 1
     end
   end
@@ -117,18 +122,19 @@ end
 
 # The worker's one round trip per turn: store the outcomes of finished attempts, then claim.
 # KEYS: queue, paused set, completed set, failed set.
-# ARGV: now ms, how many to claim, lock ms, queue name, lock token, then n: -1 normally, or after
-#   a failed turn the count of the running ids that follow (recover what the lost reply claimed);
-#   then per outcome (kind, id, data, keep): 'c' completed / 'f' failed (data: the record JSON),
-#   'r' retry (data: due ms), 'u' unclaim (data: the attempt the worker is already running).
-# Returns {next due ms or -1, then (id, stored job or false, attempt) per claimed job}.
+# ARGV: now ms, how many to claim, lock ms, queue name, lock token, how many start at once, then
+#   n: -1 normally, or after a failed turn the count of the running ids that follow (recover what
+#   the lost reply claimed); then per outcome (kind, id, data, keep): 'c' completed / 'f' failed
+#   (data: the record JSON), 'r' retry (data: due ms), 'u' unclaim (data: the attempt the worker
+#   is already running), 's' started (a job claimed ahead now runs: its lock says so).
+# Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job}.
 SETTLE_AND_CLAIM = (
     _PREFIXES
     + _FINISH_FN
     + _CLAIM_FN
     + """
-local n_mine = tonumber(ARGV[6])
-local first = 7 + math.max(n_mine, 0)
+local n_mine = tonumber(ARGV[7])
+local first = 8 + math.max(n_mine, 0)
 local keep, now_us = {}, nil
 for i = first, #ARGV, 4 do
   local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -137,6 +143,8 @@ for i = first, #ARGV, 4 do
     redis.call('DEL', LOCK .. id)
   elseif kind == 'u' then
     redis.call('SET', TRIES .. id, data)
+  elseif kind == 's' then
+    redis.call('SET', LOCK .. id, ARGV[5], 'XX', 'PX', ARGV[3])
   else
     local retained = kind == 'c' and KEYS[3] or KEYS[4]
     now_us = (now_us or clock_us()) + 1
@@ -148,10 +156,11 @@ for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with
 local out, want = {-1}, tonumber(ARGV[2])
 if n_mine >= 0 then
   local mine = {}
-  for i = 7, first - 1 do mine[ARGV[i]] = true end
+  for i = 8, first - 1 do mine[ARGV[i]] = true end
   want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
 end
-return claim(out, KEYS[1], KEYS[2], ARGV[1], want, ARGV[3], ARGV[4], ARGV[5])
+local free = tonumber(ARGV[6]) - (#out - 1) / 4
+return claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
 """
 )
 
@@ -171,7 +180,8 @@ RELEASE = (
     _PREFIXES
     + """
 redis.call('DEL', LOCK .. ARGV[1])
-if tonumber(redis.call('GET', TRIES .. ARGV[1]) or '0') > 0 then redis.call('DECR', TRIES .. ARGV[1]) end
+local tries = tonumber(redis.call('GET', TRIES .. ARGV[1]) or '0')
+if tries > 1 then redis.call('DECR', TRIES .. ARGV[1]) else redis.call('DEL', TRIES .. ARGV[1]) end
 return 1
 """
 )
@@ -190,7 +200,8 @@ local last = math.min(first + tonumber(ARGV[4]), due) - 1
 local locked = 0
 if last >= first then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[1], first, last)) do
-    locked = locked + redis.call('EXISTS', LOCK .. id)
+    local lock = redis.call('GET', LOCK .. id)
+    if lock and string.sub(lock, -1) ~= '+' then locked = locked + 1 end  -- 'token+': claimed ahead, queued
   end
 end
 return {due, redis.call('ZCARD', KEYS[1]) - due, locked, redis.call('ZCARD', KEYS[2]),

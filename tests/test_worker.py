@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import Backoff, JobStatus, UnrecoverableError, current_attempt, keys
+from jobs import Backoff, JobStatus, UnrecoverableError, admin, current_attempt, keys
 from jobs.inspection import get_record
 
 from .conftest import Define, StartWorker, run_burst
@@ -337,3 +337,30 @@ async def test_a_dead_workers_job_is_taken_again_when_its_lock_expires(
     assert 0.3 < time.monotonic() - began < 2.0
     record = await get_record(handle.id)
     assert record is not None and record.attempts == 2
+
+
+async def test_a_job_claimed_ahead_behind_a_long_job_is_given_back_to_another_worker(
+    define: Define, start_worker: StartWorker
+) -> None:
+    """Claiming one job ahead speeds up short jobs; behind a long one it must not wait: another worker runs it."""
+    gate = asyncio.Event()
+
+    async def step(payload: int) -> int:
+        if payload == 1:
+            await gate.wait()
+        return payload
+
+    stepped = define(step)
+    first = await start_worker(concurrency=1, jobs_poll_interval=5)
+    held = await stepped.trigger(1)
+    await wait_until(lambda: first.runners[0].running, what="the long job running")
+    queued = await stepped.trigger(2)  # first claims it ahead, then gives it back
+    second = await start_worker(concurrency=1, jobs_poll_interval=5)
+    try:
+        assert await queued.result(timeout=3) == 2  # long before either worker's 5 s poll
+        assert (first.totals()["completed"], second.totals()["completed"]) == (0, 1)
+        info = await admin.get_job(held.id)
+        assert info is not None and info.status is JobStatus.RUNNING and info.attempts == 1
+    finally:
+        gate.set()
+    assert await held.result(timeout=3) == 1
