@@ -22,9 +22,9 @@ from pydantic_core import to_jsonable_python
 from . import errorinfo
 from .definition import Job
 from .errors import UnrecoverableError
+from .events import log
 from .records import ErrorInfo
 
-log = structlog.get_logger("jobs")
 _current: ContextVar[Attempt | None] = ContextVar("jobs_current_attempt", default=None)
 
 

@@ -6,6 +6,7 @@ so a process prints one format. arq's per-job text lines are silenced: our event
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 
 import structlog
 from pydantic_core import to_json
+from structlog.contextvars import STRUCTLOG_KEY_PREFIX
 
 from . import log_output
 from .settings import LogFormat, LogLevel
@@ -20,7 +22,9 @@ from .settings import LogFormat, LogLevel
 
 def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO") -> None:
     """Route structlog and stdlib logging to stdout in `fmt`, at `level`."""
-    shared: list[Any] = [structlog.contextvars.merge_contextvars, _LevelAndTimestamp()]
+    global _direct
+    stamp = _LevelAndTimestamp()
+    shared: list[Any] = [structlog.contextvars.merge_contextvars, stamp]
     numeric = logging.getLevelNamesMapping()[level]
     stream = getattr(sys.stdout, "buffer", None)  # None: stdout replaced by a text-only stream
     handler: logging.Handler
@@ -37,22 +41,61 @@ def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO") -> N
         factory = structlog.PrintLoggerFactory(sys.stdout)
         handler = logging.StreamHandler(sys.stdout)
         stdlib_renderer = renderer
+    processors = [*shared, structlog.processors.format_exc_info if fmt == "json" else _readable_error, renderer]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.format_exc_info if fmt == "json" else _readable_error,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    _direct = None
+    if fmt == "json" and stream is not None:
+        _direct = _DirectLines(processors, numeric, stamp, renderer, log_output.writer_for(stream))
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared, _drop_meta, stdlib_renderer]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     logging.getLogger("arq").handlers.clear()  # arq's CLI gives it a text handler: one format only
     silence_arq()
+
+
+class _DirectLines:
+    """The JSON chain configured above, run without structlog's dispatch, for the worker's own
+    per-job events (`jobs.events`): the same line at a third of the cost.
+
+    Valid only while structlog still has this configuration: if anything reconfigures it, the
+    events go through structlog again and follow the new configuration.
+    """
+
+    def __init__(self, processors: list[Any], level: int, stamp: Any, renderer: Any, writer: Any) -> None:
+        self._processors = processors
+        self.level = level
+        self._stamp = stamp
+        self._renderer = renderer
+        self._writer = writer
+
+    def current(self) -> bool:
+        processors = structlog.get_config()["processors"]  # structlog.testing swaps its items in place
+        return processors is self._processors and processors[-1] is self._renderer
+
+    def emit(self, method_name: str, event: str, fields: dict[str, Any]) -> None:
+        """One line, built as structlog would: call fields, event, bound context, level, time."""
+        fields["event"] = event
+        for var, value in contextvars.copy_context().items():
+            name = var.name
+            if name.startswith(STRUCTLOG_KEY_PREFIX) and value is not Ellipsis:
+                fields.setdefault(name[_PREFIX_LEN:], value)
+        self._writer.msg(self._renderer(None, method_name, self._stamp(None, method_name, fields)))
+
+
+_direct: _DirectLines | None = None
+_PREFIX_LEN = len(STRUCTLOG_KEY_PREFIX)
+
+
+def direct_lines() -> _DirectLines | None:
+    """The direct path for JSON lines, if `configure_logging` set one up and it is still current."""
+    direct = _direct
+    return direct if direct is not None and direct.current() else None
 
 
 class _LevelAndTimestamp:

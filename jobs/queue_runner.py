@@ -184,6 +184,14 @@ class QueueRunner:
         """Jobs running their code: those whose outcome is being stored have freed their slot."""
         return len(self.running) - len(self.settling)
 
+    def _can_start(self) -> bool:
+        """A slot is free, and at most concurrency + PREFETCH jobs are started but not yet stored.
+
+        The second bound is what a crash runs twice: a job whose outcome is not stored yet runs
+        again after a SIGKILL, like the jobs still running.
+        """
+        return self._active() < self.options.concurrency and len(self.running) < self.options.concurrency + PREFETCH
+
     def _start(self, claim: Claimed) -> None:
         current = self.running.get(claim.job_id)
         if claim.job_id in self._ready or (current is not None and current not in self.settling):
@@ -194,7 +202,7 @@ class QueueRunner:
             if claim.ahead:
                 self._pending.append(Settlement("s", claim.job_id, 0, 0))
             return
-        if self._active() >= self.options.concurrency:
+        if not self._can_start():
             self._ready[claim.job_id] = (claim, time.monotonic())
             return
         if claim.ahead:
@@ -214,7 +222,7 @@ class QueueRunner:
 
     def _start_ready(self) -> None:
         """Start jobs claimed ahead while slots are free."""
-        while self._ready and self._active() < self.options.concurrency and not self.stopping:
+        while self._ready and self._can_start() and not self.stopping:
             job_id = next(iter(self._ready))
             claim, _ = self._ready.pop(job_id)
             self._start(claim)

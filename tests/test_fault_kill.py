@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs import keys
+from jobs.queue_runner import PREFETCH
 
 from .fault_support import ask, eventually, fault_env, fault_key, has_logged, report, triggering_into
 from .helpers import wait_until
@@ -43,7 +44,8 @@ async def _statuses(redis: Redis, ids: list[str]) -> dict[str, str]:
 async def test_ten_sigkills_across_2000_jobs_lose_nothing_and_rerun_at_most_the_jobs_held(
     tmp_path: Path, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """All complete; extra runs <= kills x concurrency; a killed job reruns once its lock expires."""
+    """All complete; extra runs <= kills x (concurrency + the one job claimed ahead); a killed job
+    reruns once its lock expires."""
     with redis_server(tmp_path / "redis") as server:
         async with triggering_into(server, monkeypatch) as redis:
             record = remote_job("fault.record", queue)
@@ -99,7 +101,9 @@ async def test_ten_sigkills_across_2000_jobs_lose_nothing_and_rerun_at_most_the_
         max_rerun_after_kill_s=round(max((p[0] for p in pickups), default=0.0), 3),
         max_rerun_after_lock_free_s=round(max((p[1] for p in pickups), default=0.0), 3),
     )
-    assert 1 <= double_runs <= KILLS * CONCURRENCY, f"{double_runs} extra runs for {KILLS} kills"
+    # held at a kill: the jobs running, and those done whose outcome is not stored yet; at most
+    # concurrency + PREFETCH together (the next job starts while the last outcome is stored)
+    assert 1 <= double_runs <= KILLS * (CONCURRENCY + PREFETCH), f"{double_runs} extra runs for {KILLS} kills"
     assert len(pickups) == double_runs
     for _since_kill, since_free in pickups:
         # the lock of a killed job expires at most LOCK_TIMEOUT after the kill; the next worker

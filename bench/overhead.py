@@ -1,0 +1,133 @@
+"""What the library adds on top of its bare loop, one part at a time (not a test).
+
+Drains N no-op jobs through `jobs.worker.Worker` in burst mode, in this process, for each
+variant, and prints jobs/s and the cost against `bare`:
+
+- bare:      payload typed Any, logging at WARNING, no retention (the loop alone)
+- validate:  bare + a typed (pydantic) payload
+- logging:   validate + two JSON lines per job at INFO
+- retention: validate + the latest 1000 records kept
+- full:      everything, as shipped
+
+Each run is a fresh process (structlog caches a logger's level on first use, so variants must
+not share one). Run from the repository root with the project's venv, stdout to a file as a log
+collector would:
+
+    .venv/bin/python bench/overhead.py --n 30000 --concurrency 32 > /tmp/overhead.log
+
+`--variant full` runs one variant in this process (to profile it: `py-spy record -- ...`).
+
+Uses database 12 of the local Redis (flushed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+REDIS_URL = os.environ.get("BENCH_OVERHEAD_REDIS_URL", "redis://127.0.0.1:6379/12")
+os.environ["REDIS_URL"] = REDIS_URL
+
+from jobs import disconnect, job  # noqa: E402
+from jobs.logs import configure_logging  # noqa: E402
+from jobs.settings import load_settings  # noqa: E402
+from jobs.worker import Worker  # noqa: E402
+
+QUEUE = "overhead"
+VARIANTS = {  # typed payload, log lines, retention
+    "bare": (False, False, False),
+    "validate": (True, False, False),
+    "logging": (True, True, False),
+    "retention": (True, False, True),
+    "full": (True, True, True),
+}
+
+
+class Noop(BaseModel):
+    user_id: str = "u-1"
+
+
+async def noop(payload: Noop) -> None:
+    return None
+
+
+async def noop_any(payload: Any) -> None:
+    return None
+
+
+typed_job = job(name="overhead-typed", queue=QUEUE, run=noop)
+any_job = job(name="overhead-any", queue=QUEUE, run=noop_any)
+
+
+async def drain(variant: str, n: int, concurrency: int) -> float:
+    typed, logging_on, retention_on = VARIANTS[variant]
+    the_job = typed_job if typed else any_job
+    for start in range(0, n, 1000):
+        await the_job.trigger_many([{"user_id": "u-1"}] * min(1000, n - start))
+    settings = load_settings(
+        redis_url=REDIS_URL,
+        jobs_queue=QUEUE,
+        log_format="json",
+        log_level="INFO" if logging_on else "WARNING",
+        jobs_keep_completed=1000 if retention_on else 0,
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    worker = Worker(queues=[QUEUE], settings=settings, burst=True, concurrency=concurrency, handle_signals=False)
+    started = time.perf_counter()
+    await worker.run()
+    rate = n / (time.perf_counter() - started)
+    await (await _redis()).flushdb()
+    await disconnect()
+    return rate
+
+
+async def _redis() -> Any:
+    from jobs.connection import for_current_loop
+
+    return (await for_current_loop()).redis
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each variant's median is reported")
+    parser.add_argument("--variant", choices=VARIANTS, help="run this variant once, here, and print its jobs/s")
+    args = parser.parse_args()
+    if args.variant:
+        asyncio.run(_flush())
+        print(f"{asyncio.run(drain(args.variant, args.n, args.concurrency)):.1f}", file=sys.stderr)
+        return
+    rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(args.rounds):  # variants interleaved, so a slow spell of the machine hits all alike
+        for variant in VARIANTS:
+            rates[variant].append(_run_variant(variant, args.n, args.concurrency))
+    median = {v: sorted(r)[len(r) // 2] for v, r in rates.items()}
+    print(f"N={args.n} concurrency={args.concurrency}, median of {args.rounds} rounds", file=sys.stderr)
+    for variant, rate in median.items():
+        cost = (1 - rate / median["bare"]) * 100
+        runs = ", ".join(f"{r:,.0f}" for r in rates[variant])
+        print(f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below bare   ({runs})", file=sys.stderr)
+
+
+def _run_variant(variant: str, n: int, concurrency: int) -> float:
+    """One variant in a fresh interpreter; its log lines go to our stdout, its rate comes back."""
+    cmd = [sys.executable, __file__, "--variant", variant, "--n", str(n), "--concurrency", str(concurrency)]
+    done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, check=True)
+    return float(done.stderr.strip().splitlines()[-1])
+
+
+async def _flush() -> None:
+    await (await _redis()).flushdb()
+    await disconnect()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The worker's per-job events: the direct JSON path prints exactly what structlog would."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+import structlog
+
+from jobs.events import log as events
+from jobs.log_output import writer_for
+from jobs.logs import configure_logging, direct_lines
+from jobs.settings import LogLevel
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    saved_config, saved_handlers = structlog.get_config(), logging.getLogger().handlers[:]
+    yield
+    structlog.configure(**saved_config)
+    logging.getLogger().handlers[:] = saved_handlers
+
+
+def configure(level: LogLevel) -> io.BytesIO:
+    """JSON logging at `level` to a fresh stdout; returns what is written to it."""
+    raw = io.BytesIO()
+    with patch.object(sys, "stdout", SimpleNamespace(buffer=raw)):
+        configure_logging("json", level)
+    return raw
+
+
+def lines(raw: io.BytesIO) -> list[dict[str, Any]]:
+    writer_for(raw).flush()
+    return [json.loads(line) for line in raw.getvalue().splitlines()]
+
+
+def test_an_event_on_the_direct_path_is_the_line_structlog_renders() -> None:
+    stdout = configure("INFO")
+    assert direct_lines() is not None
+    with structlog.contextvars.bound_contextvars(job="send", job_id="j-1", queue="emails", attempt=2):
+        events.info("job.completed", duration_ms=1.5)
+        structlog.get_logger("jobs").info("job.completed", duration_ms=1.5)
+    direct, via_structlog = lines(stdout)
+    assert direct.pop("timestamp") <= via_structlog.pop("timestamp")
+    assert list(direct.items()) == list(via_structlog.items())  # same fields, same order
+    assert direct == {"duration_ms": 1.5, "event": "job.completed", "job": "send", "job_id": "j-1"} | {
+        "queue": "emails",
+        "attempt": 2,
+        "level": "info",
+    }
+
+
+def test_the_direct_path_honours_the_level() -> None:
+    stdout = configure("WARNING")
+    events.info("job.started")
+    events.warning("job.retrying", retry_in_ms=10)
+    assert [line["event"] for line in lines(stdout)] == ["job.retrying"]
+
+
+def test_events_follow_structlog_once_it_is_reconfigured() -> None:
+    stdout = configure("INFO")
+    structlog.configure(cache_logger_on_first_use=False)  # a cached logger would outlive this test
+    assert direct_lines() is not None
+    with structlog.testing.capture_logs() as captured:  # swaps the processors in place
+        assert direct_lines() is None
+        events.error("job.failed", error={"type": "ValueError"})
+    assert captured == [{"event": "job.failed", "error": {"type": "ValueError"}, "log_level": "error"}]
+    assert lines(stdout) == []
