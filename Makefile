@@ -30,9 +30,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench:  ## every library side by side against one Redis; writes bench/RESULTS.md (about 25 min)
+bench: $(STAMP)  ## peers side by side (bench/RESULTS.md), our overhead split, a memory soak (about 30 min)
 	scripts/ensure-redis.sh 6379
 	$(PYTHON) bench/run.py
+	mkdir -p bench/.logs
+	$(BIN)/python bench/overhead.py --json bench/overhead.json > bench/.logs/overhead-worker.log
+	$(BIN)/python bench/soak.py --minutes 1 --sample-every 10 --json bench/soak-1min.json
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -13,7 +13,7 @@ Each run is a fresh process (structlog caches a logger's level on first use, so 
 not share one). Run from the repository root with the project's venv, stdout to a file as a log
 collector would:
 
-    .venv/bin/python bench/overhead.py --n 30000 --concurrency 32 > /tmp/overhead.log
+    .venv/bin/python bench/overhead.py --json bench/overhead.json > bench/.logs/overhead-worker.log
 
 `--variant full` runs one variant in this process (to profile it: `py-spy record -- ...`).
 
@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each variant's median is reported")
     parser.add_argument("--variant", choices=VARIANTS, help="run this variant once, here, and print its jobs/s")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.variant:
         asyncio.run(_flush())
@@ -115,6 +118,11 @@ def main() -> None:
         cost = (1 - rate / median["bare"]) * 100
         runs = ", ".join(f"{r:,.0f}" for r in rates[variant])
         print(f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below bare   ({runs})", file=sys.stderr)
+    if args.json:
+        figures = {"n": args.n, "concurrency": args.concurrency, "rounds": args.rounds, "runs": rates}
+        figures["median_jobs_per_s"] = median
+        figures["cost_vs_bare_pct"] = {v: round((1 - r / median["bare"]) * 100, 1) for v, r in median.items()}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def _run_variant(variant: str, n: int, concurrency: int) -> float:

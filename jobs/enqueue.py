@@ -1,4 +1,7 @@
-"""Write triggered jobs to Redis: validate everything first, then one script call per batch."""
+"""Write triggered jobs to Redis: validate everything first, then one script call per batch.
+
+The script hands a job due now straight to an idle worker, if one is registered (see ENQUEUE).
+"""
 
 from __future__ import annotations
 
@@ -41,23 +44,25 @@ async def enqueue_one(
     now = now_ms()
     stored = job.encode(payload, now)  # raises ValidationError before any I/O
     job_id = job_id or new_job_id()
-    (handle,) = await _write(job, [(job_id, stored, now + to_ms(delay))])
+    (handle,) = await _write(job, [(job_id, stored, now + to_ms(delay))], now)
     return handle
 
 
 async def enqueue_many(job: Job[P], payloads: Iterable[P | Mapping[str, Any]]) -> list[JobHandle]:
     now = now_ms()
     batch = [(new_job_id(), job.encode(p, now), now) for p in payloads]
-    return await _write(job, batch) if batch else []
+    return await _write(job, batch, now) if batch else []
 
 
-async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]]) -> list[JobHandle]:
+async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -> list[JobHandle]:
+    """One script call; `now` is the triggers' own clock reading: a job due later is not handed off."""
     conn = await connection.for_current_loop()
-    args: list[Any] = [keys.wake_channel(job.queue)]
+    args: list[Any] = [keys.wake_channel(job.queue), now, job.queue]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
+    script_keys = [keys.queue(job.queue), keys.PAUSED_KEY, keys.idle_workers(job.queue)]
     try:
-        added = await conn.scripts.enqueue(keys=[keys.queue(job.queue)], args=args)
+        added = await conn.scripts.enqueue(keys=script_keys, args=args)
     except connection.CONNECTION_ERRORS as exc:
         raise connection.unavailable(conn.url, exc) from None
     return [

@@ -14,6 +14,7 @@ TRIES_PREFIX = retry_key_prefix  # arq:retry:{id} -> attempts started so far
 RECORD_PREFIX = "jobs:record:"  # jobs:record:{id} -> retained outcome of a finished job (JSON)
 QUEUE_PREFIX = "arq:queue:"
 WAKE_CHANNEL_PREFIX = "jobs:wake:"
+HANDOFF_CHANNEL_PREFIX = "jobs:handoff:"
 PAUSED_KEY = "jobs:paused"
 
 
@@ -46,6 +47,17 @@ def finished(queue_name: str, status: str) -> str:
 def wake_channel(queue_name: str) -> str:
     """Pub/sub channel a trigger publishes on, so idle workers start the job at once."""
     return WAKE_CHANNEL_PREFIX + queue_name
+
+
+def idle_workers(queue_name: str) -> str:
+    """Sorted set of the idle workers of a queue (`lock ms` and token), scored by when the
+    registration lapses (Redis clock, ms): a trigger hands a due job straight to one of them."""
+    return f"jobs:{queue_name}:idle"
+
+
+def handoff_channel(token: str) -> str:
+    """Pub/sub channel on which one worker's queue runner (by its token) receives jobs handed off."""
+    return HANDOFF_CHANNEL_PREFIX + token
 
 
 def running_lock(value: bytes | None) -> bool:

@@ -4,7 +4,8 @@ Each turn of the loop is one round trip: it stores the outcomes of the attempts 
 since the last turn and claims as many due jobs as that frees slots for. So at concurrency 1 the
 next job starts in the same round trip that records the last one, and under load finished jobs
 are stored in batches. An idle queue waits for a wake-up (a trigger's notification, a finished
-job) with a slow fallback poll, or until its next delayed job is due.
+job) with a slow fallback poll, or until its next delayed job is due. While idle it is
+registered as such, so a trigger hands it a due job directly, in the trigger's own round trip.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class QueueRunner:
             keys.PAUSED_KEY,
             keys.finished(queue, "completed"),
             keys.finished(queue, "failed"),
+            keys.idle_workers(queue),
         ]
         # A claimed job is locked while it runs: the lock is renewed every third of its life, so a
         # job of a killed worker is taken again within the lock's life: its queue's longest job
@@ -93,6 +95,10 @@ class QueueRunner:
         # Locks hold this runner's token: after a turn whose reply was lost, the next turn finds
         # the jobs that turn claimed for it, instead of leaving them locked until expiry.
         self._token = secrets.token_hex(8)
+        self.handoff_channel = keys.handoff_channel(self._token)
+        self.listening = False  # the worker's listener receives this runner's hand-offs
+        self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
+        self._handoffs_possible = False  # registered as idle at some point: hand-offs may be in flight
         self._recover = False
         self._ready: dict[str, tuple[Claimed, float]] = {}  # claimed ahead: locked, not started
         self._prefetch = PREFETCH  # 0 while a held job had to be given back, until a job ends
@@ -152,14 +158,54 @@ class QueueRunner:
         self._pending = []
 
     async def close(self) -> None:
-        """Stop renewing locks; call once no job of this queue runs any more."""
+        """Stop renewing locks and give back what was handed off too late to run; call once no
+        job of this queue runs any more and the worker no longer listens for hand-offs."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self._handoffs_possible:
+            await self._give_back_late_handoffs()
+
+    def listener_subscribed(self, again: bool) -> None:
+        """The worker listens (again) for this queue's wake-ups and this runner's hand-offs.
+
+        Again after an outage: a hand-off published as the connection broke was lost; the next
+        turn finds such jobs by their lock (this runner's token) instead of waiting for it to lapse.
+        """
+        self.listening = True
+        if again and self._handoffs_possible:
+            self._recover = True
+        self.wake.set()  # anything published while nobody listened
+
+    def take_handoff(self, message: bytes) -> None:
+        """A trigger handed this runner a job (see scripts.ENQUEUE): start it as if claimed ahead."""
+        attempt, length, rest = message.split(b" ", 2)
+        size = int(length)
+        try:
+            job_id = rest[:size].decode()
+        except UnicodeDecodeError:
+            self._drop_unreadable_id(rest[:size], int(attempt))
+            return
+        self._start(Claimed(job_id, rest[size:], int(attempt), ahead=True))
+
+    async def _give_back_late_handoffs(self) -> None:
+        """Deregister, and release the jobs handed to this runner that it never started."""
+        self._ready.clear()
+        mine = list(self.running)
+        args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
+        with contextlib.suppress(*REDIS_ERRORS):
+            reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
+            for i in range(1, len(reply), 4):
+                await self._release(reply[i].decode(errors="backslashreplace"), reason="handed off while stopping")
+            if len(reply) > 1:
+                await self.conn.redis.publish(keys.wake_channel(self.queue), "1")
 
     async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
         free = max(0, self.options.concurrency - self._active() - len(self._ready))
-        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free]
+        register = self._idle_after_turn(want)
+        self._handoffs_possible = self._handoffs_possible or register
+        idle_ms = self._idle_ttl_ms if register else 0
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, idle_ms]
         if self._recover:
             mine = [*self.running, *self._ready]
             args += [len(mine), *mine]
@@ -179,6 +225,13 @@ class QueueRunner:
             claimed.append(Claimed(job_id, data, attempt, ahead))
         next_due: float = float(reply[0])
         return claimed, next_due
+
+    def _idle_after_turn(self, want: int) -> bool:
+        """Whether this runner has nothing to run once this turn has stored its outcomes, so it
+        may register as idle (kept only if the turn claims nothing)."""
+        if self.stopping or self.options.burst or not self.listening or want <= 0 or self._ready:
+            return False
+        return len(self.running) == len(self.settling)
 
     def _active(self) -> int:
         """Jobs running their code: those whose outcome is being stored have freed their slot."""
@@ -202,15 +255,16 @@ class QueueRunner:
             if claim.ahead:
                 self._pending.append(Settlement("s", claim.job_id, 0, 0))
             return
-        if not self._can_start():
+        if self.stopping or not self._can_start():
             self._ready[claim.job_id] = (claim, time.monotonic())
+            self.wake.set()  # a hand-off: the loop gives it back if it is not started in time
             return
-        if claim.ahead:
-            self._pending.append(Settlement("s", claim.job_id, 0, 0))  # its lock says running next turn
-            self.wake.set()
         task = asyncio.create_task(self._execute(claim), name=f"job:{claim.job_id}")
         self.running[claim.job_id] = task
         task.add_done_callback(lambda _: self._finished(claim.job_id, task))
+        if claim.ahead:  # its lock says running after the next turn, which waits for the job to start
+            self._pending.append(Settlement("s", claim.job_id, 0, 0))
+            self.wake.set()
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         # A retry due at once may be claimed again while its last attempt's task still finishes.

@@ -16,25 +16,51 @@ from . import keys
 _PREFIXES = f"""
 local JOB, LOCK = '{keys.JOB_PREFIX}', '{keys.LOCK_PREFIX}'
 local TRIES, RECORD = '{keys.TRIES_PREFIX}', '{keys.RECORD_PREFIX}'
+local HANDOFF = '{keys.HANDOFF_CHANNEL_PREFIX}'
 """
 
-# KEYS: queue. ARGV: wake channel, then (id, stored job, due ms) per job.
+# KEYS: queue, paused set, idle workers. ARGV: wake channel, now ms, queue name, then (id, stored
+# job, due ms) per job. A job due now, of a queue not paused, goes straight to an idle worker if
+# one is registered: locked for it as claimed ahead, its attempt counted, and published on the
+# worker's own channel (attempt, id length, id and stored job) so it starts without a round trip
+# of its own. When nobody receives that message (the worker is gone), the hand-off is undone and
+# the next idle worker is tried. Workers are woken for whatever was not handed off.
 # Returns 1/0 per job: 0 when the id is already queued, running or retained.
 ENQUEUE = (
     _PREFIXES
     + """
-local added = {}
-for i = 2, #ARGV, 3 do
+local added, waiting = {}, 0
+local now = tonumber(ARGV[2])
+local handing = redis.call('EXISTS', KEYS[3]) == 1 and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0
+if handing then
+  local t = redis.call('TIME')
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+for i = 4, #ARGV, 3 do
   local id = ARGV[i]
   if redis.call('EXISTS', JOB .. id, RECORD .. id) == 0 then
     redis.call('SET', JOB .. id, ARGV[i + 1])
     redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
     added[#added + 1] = 1
+    waiting = waiting + 1
+    while handing and tonumber(ARGV[i + 2]) <= now do
+      local worker = redis.call('ZPOPMAX', KEYS[3])[1]
+      if not worker then handing = false break end
+      local lock_ms, token = string.match(worker, '^(%d+) (.+)$')
+      redis.call('SET', LOCK .. id, token .. '+', 'PX', lock_ms)
+      local attempt = redis.call('INCR', TRIES .. id)
+      local message = attempt .. ' ' .. #id .. ' ' .. id .. ARGV[i + 1]
+      if redis.call('PUBLISH', HANDOFF .. token, message) > 0 then
+        waiting = waiting - 1
+        break
+      end
+      redis.call('DEL', LOCK .. id, TRIES .. id)
+    end
   else
     added[#added + 1] = 0
   end
 end
-redis.call('PUBLISH', ARGV[1], '1')
+if waiting > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return added
 """
 )
@@ -121,20 +147,21 @@ end
 """
 
 # The worker's one round trip per turn: store the outcomes of finished attempts, then claim.
-# KEYS: queue, paused set, completed set, failed set.
-# ARGV: now ms, how many to claim, lock ms, queue name, lock token, how many start at once, then
-#   n: -1 normally, or after a failed turn the count of the running ids that follow (recover what
-#   the lost reply claimed); then per outcome (kind, id, data, keep): 'c' completed / 'f' failed
-#   (data: the record JSON), 'r' retry (data: due ms), 'u' unclaim (data: the attempt the worker
-#   is already running), 's' started (a job claimed ahead now runs: its lock says so).
+# KEYS: queue, paused set, completed set, failed set, idle workers.
+# ARGV: now ms, how many to claim, lock ms, queue name, lock token, how many start at once, how
+#   long to stay registered as idle (ms) if nothing is claimed (0: not idle), then n: -1 normally,
+#   or after a failed turn the count of the running ids that follow (recover what the lost reply
+#   claimed, or a hand-off whose message was lost); then per outcome (kind, id, data, keep):
+#   'c' completed / 'f' failed (data: the record JSON), 'r' retry (data: due ms), 'u' unclaim
+#   (data: the attempt the worker is already running), 's' started (a job claimed ahead now runs).
 # Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job}.
 SETTLE_AND_CLAIM = (
     _PREFIXES
     + _FINISH_FN
     + _CLAIM_FN
     + """
-local n_mine = tonumber(ARGV[7])
-local first = 8 + math.max(n_mine, 0)
+local n_mine = tonumber(ARGV[8])
+local first = 9 + math.max(n_mine, 0)
 local keep, now_us = {}, nil
 for i = first, #ARGV, 4 do
   local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -156,11 +183,20 @@ for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with
 local out, want = {-1}, tonumber(ARGV[2])
 if n_mine >= 0 then
   local mine = {}
-  for i = 8, first - 1 do mine[ARGV[i]] = true end
+  for i = 9, first - 1 do mine[ARGV[i]] = true end
   want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
 end
 local free = tonumber(ARGV[6]) - (#out - 1) / 4
-return claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
+claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
+local registration = ARGV[3] .. ' ' .. ARGV[5]
+if ARGV[7] ~= '0' and #out == 1 then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[5], now_ms + tonumber(ARGV[7]), registration)
+else
+  redis.call('ZREM', KEYS[5], registration)
+end
+return out
 """
 )
 

@@ -96,10 +96,10 @@ class Worker:
         for runner in self.runners:
             runner.stop()
         await self._drain(drained)
-        await asyncio.gather(*(r.close() for r in self.runners))
-        for task in (listener, stop):
+        for task in (listener, stop):  # no more hand-offs reach this worker: see QueueRunner.close
             task.cancel()
         await asyncio.gather(listener, stop, return_exceptions=True)
+        await asyncio.gather(*(r.close() for r in self.runners))
         log.info("worker.stopped", **self.totals())
 
     def totals(self) -> dict[str, int]:
@@ -150,28 +150,36 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
 
     async def _listen_for_wakeups(self, url: str) -> None:
-        """Wake a queue the moment a trigger publishes on its channel; resubscribe after outages."""
-        by_channel = {keys.wake_channel(r.queue).encode(): r for r in self.runners}
+        """Wake a queue the moment a trigger publishes on its channel, take the jobs triggers hand
+        to its runner; resubscribe after outages."""
         listener = connect(url, socket_timeout=None)  # waiting for messages is not a stuck command
         try:
-            await self._listen(listener, by_channel)
+            await self._listen(listener)
         finally:
+            for runner in self.runners:
+                runner.listening = False
             await listener.redis.aclose()
 
-    async def _listen(self, conn: Connection, by_channel: dict[bytes, QueueRunner]) -> None:
-        failures = 0
+    async def _listen(self, conn: Connection) -> None:
+        wakes = {keys.wake_channel(r.queue).encode(): r for r in self.runners}
+        handoffs = {r.handoff_channel.encode(): r for r in self.runners}
+        failures, subscribed_before = 0, False
         while True:
             pubsub = conn.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(*by_channel)
-                for runner in self.runners:  # anything published while we were away
-                    runner.wake.set()
-                failures = 0
+                await pubsub.subscribe(*wakes, *handoffs)
+                for runner in self.runners:
+                    runner.listener_subscribed(again=subscribed_before)
+                failures, subscribed_before = 0, True
                 async for message in pubsub.listen():
-                    woken = by_channel.get(message["channel"])
-                    if woken is not None:
+                    channel = message["channel"]
+                    if (handed_to := handoffs.get(channel)) is not None:
+                        handed_to.take_handoff(message["data"])
+                    elif (woken := wakes.get(channel)) is not None:
                         woken.wake.set()
             except REDIS_ERRORS:
+                for runner in self.runners:
+                    runner.listening = False
                 failures += 1
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
             finally:

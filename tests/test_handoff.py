@@ -1,0 +1,155 @@
+"""A trigger hands a due job straight to an idle worker, and nothing is lost when that fails."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+
+from jobs import admin, current_attempt, keys
+from jobs.connection import connect
+from jobs.inspection import get_record
+from jobs.queue_runner import QueueOptions, QueueRunner
+from jobs.worker import Worker
+
+from .conftest import REDIS_URL, Define, StartWorker, run_burst, worker_settings
+from .helpers import wait_until
+
+
+async def _registered(redis: Redis, queue: str) -> list[bytes]:
+    return await redis.zrange(keys.idle_workers(queue), 0, -1)
+
+
+async def test_an_idle_worker_is_handed_the_job_by_the_trigger(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+) -> None:
+    attempts: list[int] = []
+
+    async def work(payload: dict[str, Any]) -> None:
+        attempt = current_attempt()
+        assert attempt is not None
+        attempts.append(attempt.number)
+
+    work_job = define(work)
+    worker = await start_worker()
+    await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
+    runner = worker.runners[0]
+    handed: list[bytes] = []
+    take = runner.take_handoff
+    runner.take_handoff = lambda message: (handed.append(message), take(message))  # type: ignore[method-assign]
+
+    handle = await work_job.trigger({})
+    await handle.result(timeout=5)
+    assert attempts == [1]
+    assert len(handed) == 1 and handle.id.encode() in handed[0]
+    assert await redis.exists(keys.lock(handle.id), keys.tries(handle.id)) == 0
+    await wait_until(lambda: _registered(redis, queue), what="registered as idle again")
+
+
+async def test_a_hand_off_nobody_receives_is_undone_and_the_job_stays_queued(
+    define: Define, redis: Redis, queue: str
+) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    work_job = define(work)
+    # a worker killed while idle: still registered, but nobody listens on its channel
+    await redis.zadd(keys.idle_workers(queue), {"60000 gone": 2**50})
+    handle = await work_job.trigger({})
+    assert await _registered(redis, queue) == []
+    assert await redis.exists(keys.lock(handle.id), keys.tries(handle.id)) == 0
+    assert await redis.zscore(keys.queue(queue), handle.id) is not None
+    await run_burst([queue])
+    record = await get_record(handle.id)
+    assert record is not None and record.status.value == "completed" and record.attempts == 1
+
+
+async def test_a_paused_queue_hands_nothing_off(define: Define, redis: Redis, queue: str) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    work_job = define(work)
+    await admin.pause(queue)
+    try:
+        pubsub = redis.pubsub()
+        await pubsub.subscribe(keys.handoff_channel("listening"))
+        await redis.zadd(keys.idle_workers(queue), {"60000 listening": 2**50})
+        handle = await work_job.trigger({})
+        assert await redis.exists(keys.lock(handle.id)) == 0
+        assert await _registered(redis, queue) == [b"60000 listening"]
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    finally:
+        await admin.resume(queue)
+
+
+async def test_a_delayed_job_is_not_handed_off(define: Define, redis: Redis, queue: str) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    work_job = define(work)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.handoff_channel("listening"))
+    await redis.zadd(keys.idle_workers(queue), {"60000 listening": 2**50})
+    handle = await work_job.trigger({}, delay=60)
+    assert await redis.exists(keys.lock(handle.id)) == 0
+    assert await _registered(redis, queue) == [b"60000 listening"]
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_a_stopped_worker_is_no_longer_registered(define: Define, redis: Redis, queue: str) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    define(work)
+    worker = Worker(queues=[queue], settings=worker_settings(), handle_signals=False)
+    running = asyncio.create_task(worker.run())
+    await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
+    worker.request_stop()
+    await asyncio.wait_for(running, 10)
+    assert await _registered(redis, queue) == []
+
+
+async def test_a_job_handed_off_as_the_runner_closes_is_given_back_uncharged(
+    define: Define, redis: Redis, queue: str
+) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    work_job = define(work)
+    options = QueueOptions(concurrency=1, keep_completed=10, keep_failed=10, poll_interval=1.0, burst=False)
+    conn = connect(REDIS_URL)
+    runner = QueueRunner(queue, {work_job.name: work_job}, conn, options)
+    # what ENQUEUE does for a runner registered as idle; its message arrives too late to be run
+    runner._handoffs_possible = True
+    await _lock_as_handed_off(redis, f"{queue}-late", runner.handoff_channel.removeprefix(keys.HANDOFF_CHANNEL_PREFIX))
+    handle = await work_job.trigger({}, job_id=f"{queue}-late")
+    await runner.close()
+    await conn.redis.aclose()
+    assert await redis.exists(keys.lock(handle.id), keys.tries(handle.id)) == 0
+    await run_burst([queue])
+    record = await get_record(handle.id)
+    assert record is not None and record.attempts == 1
+
+
+async def test_a_hand_off_lost_with_the_connection_is_recovered_when_the_worker_resubscribes(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+) -> None:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    work_job = define(work)
+    worker = await start_worker(jobs_lock_timeout=60.0)
+    (member,) = await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
+    # handed to this worker, and the message lost as its connection broke
+    await _lock_as_handed_off(redis, f"{queue}-lost", member.decode().split(" ", 1)[1])
+    handle = await work_job.trigger({}, job_id=f"{queue}-lost", delay=0.001)
+    await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    record = await wait_until(lambda: get_record(handle.id), timeout=10, what="the lost hand-off recovered")
+    assert record.status.value == "completed" and record.attempts == 1
+    assert worker.runners[0].listening
+
+
+async def _lock_as_handed_off(redis: Redis, job_id: str, token: str) -> None:
+    await redis.set(keys.lock(job_id), token + "+", px=60_000)
+    await redis.incr(keys.tries(job_id))
