@@ -5,6 +5,7 @@ The script hands a job due now straight to an idle worker, if one is registered 
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -54,13 +55,19 @@ async def enqueue_many(job: Job[P], payloads: Iterable[P | Mapping[str, Any]]) -
     return await _write(job, batch, now) if batch else []
 
 
+@functools.cache
+def _queue_keys(queue: str) -> tuple[tuple[str, ...], str]:
+    """The ENQUEUE script's keys and the wake channel of a queue, built once per queue."""
+    return (keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)), keys.wake_channel(queue)
+
+
 async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -> list[JobHandle]:
     """One script call; `now` is the triggers' own clock reading: a job due later is not handed off."""
     conn = await connection.for_current_loop()
-    args: list[Any] = [keys.wake_channel(job.queue), now, job.queue]
+    script_keys, wake_channel = _queue_keys(job.queue)
+    args: list[Any] = [wake_channel, now, job.queue]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
-    script_keys = [keys.queue(job.queue), keys.PAUSED_KEY, keys.idle_workers(job.queue)]
     try:
         added = await conn.scripts.enqueue(keys=script_keys, args=args)
     except connection.CONNECTION_ERRORS as exc:

@@ -108,7 +108,7 @@ class QueueRunner:
         self._heartbeat = asyncio.create_task(self._keep_locks(), name=f"locks:{self.queue}")
         failures = 0
         while not (self.stopping and not self.running and not self._ready):
-            if self._ready and (self.stopping or self._held_too_long()):
+            if self._ready and (self.stopping or self._hold_left() == 0):
                 await self._give_back_ready()
                 continue
             batch, self._pending = self._pending, []
@@ -195,10 +195,9 @@ class QueueRunner:
         args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
         with contextlib.suppress(*REDIS_ERRORS):
             reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
-            for i in range(1, len(reply), 4):
-                await self._release(reply[i].decode(errors="backslashreplace"), reason="handed off while stopping")
-            if len(reply) > 1:
-                await self.conn.redis.publish(keys.wake_channel(self.queue), "1")
+            late = [reply[i].decode(errors="backslashreplace") for i in range(1, len(reply), 4)]
+            if late:
+                await self._give_back(late, reason="handed off while stopping")
 
     async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
         free = max(0, self.options.concurrency - self._active() - len(self._ready))
@@ -281,9 +280,6 @@ class QueueRunner:
             claim, _ = self._ready.pop(job_id)
             self._start(claim)
 
-    def _held_too_long(self) -> bool:
-        return time.monotonic() - next(iter(self._ready.values()))[1] > PREFETCH_HOLD_S
-
     def _hold_left(self) -> float | None:
         """Seconds until the oldest job claimed ahead must be given back; None if none is held."""
         if not self._ready:
@@ -294,8 +290,12 @@ class QueueRunner:
         """Unlock and uncount the jobs claimed ahead (a long job holds the slot, or shutdown)."""
         ready, self._ready = self._ready, {}
         self._prefetch = 0
-        for job_id in ready:
-            await self._release(job_id, reason="given back unstarted")
+        await self._give_back(list(ready), reason="given back unstarted")
+
+    async def _give_back(self, job_ids: list[str], reason: str) -> None:
+        """Release jobs this runner holds but never started, and wake the queue's workers for them."""
+        for job_id in job_ids:
+            await self._release(job_id, reason=reason)
         with contextlib.suppress(*REDIS_ERRORS):
             await self.conn.redis.publish(keys.wake_channel(self.queue), "1")
 

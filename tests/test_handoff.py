@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
-from jobs import admin, current_attempt, keys
+from jobs import Job, admin, current_attempt, keys
 from jobs.connection import connect
 from jobs.inspection import get_record
 from jobs.queue_runner import QueueOptions, QueueRunner
@@ -17,8 +20,28 @@ from .conftest import REDIS_URL, Define, StartWorker, run_burst, worker_settings
 from .helpers import wait_until
 
 
+@pytest.fixture
+def work_job(define: Define) -> Job[Any]:
+    async def work(payload: dict[str, Any]) -> None:
+        return None
+
+    return define(work)
+
+
 async def _registered(redis: Redis, queue: str) -> list[bytes]:
     return await redis.zrange(keys.idle_workers(queue), 0, -1)
+
+
+@contextlib.asynccontextmanager
+async def _idle_worker_listening(redis: Redis, queue: str) -> AsyncIterator[bytes]:
+    """A registration as an idle worker of `queue` whose channel has a subscriber; yields it."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.handoff_channel("listening"))
+    await redis.zadd(keys.idle_workers(queue), {"60000 listening": 2**50})
+    try:
+        yield b"60000 listening"
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def test_an_idle_worker_is_handed_the_job_by_the_trigger(
@@ -48,12 +71,8 @@ async def test_an_idle_worker_is_handed_the_job_by_the_trigger(
 
 
 async def test_a_hand_off_nobody_receives_is_undone_and_the_job_stays_queued(
-    define: Define, redis: Redis, queue: str
+    work_job: Job[Any], redis: Redis, queue: str
 ) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    work_job = define(work)
     # a worker killed while idle: still registered, but nobody listens on its channel
     await redis.zadd(keys.idle_workers(queue), {"60000 gone": 2**50})
     handle = await work_job.trigger({})
@@ -65,43 +84,25 @@ async def test_a_hand_off_nobody_receives_is_undone_and_the_job_stays_queued(
     assert record is not None and record.status.value == "completed" and record.attempts == 1
 
 
-async def test_a_paused_queue_hands_nothing_off(define: Define, redis: Redis, queue: str) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    work_job = define(work)
+async def test_a_paused_queue_hands_nothing_off(work_job: Job[Any], redis: Redis, queue: str) -> None:
     await admin.pause(queue)
     try:
-        pubsub = redis.pubsub()
-        await pubsub.subscribe(keys.handoff_channel("listening"))
-        await redis.zadd(keys.idle_workers(queue), {"60000 listening": 2**50})
-        handle = await work_job.trigger({})
-        assert await redis.exists(keys.lock(handle.id)) == 0
-        assert await _registered(redis, queue) == [b"60000 listening"]
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        async with _idle_worker_listening(redis, queue) as registration:
+            handle = await work_job.trigger({})
+            assert await redis.exists(keys.lock(handle.id)) == 0
+            assert await _registered(redis, queue) == [registration]
     finally:
         await admin.resume(queue)
 
 
-async def test_a_delayed_job_is_not_handed_off(define: Define, redis: Redis, queue: str) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    work_job = define(work)
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.handoff_channel("listening"))
-    await redis.zadd(keys.idle_workers(queue), {"60000 listening": 2**50})
-    handle = await work_job.trigger({}, delay=60)
-    assert await redis.exists(keys.lock(handle.id)) == 0
-    assert await _registered(redis, queue) == [b"60000 listening"]
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+async def test_a_delayed_job_is_not_handed_off(work_job: Job[Any], redis: Redis, queue: str) -> None:
+    async with _idle_worker_listening(redis, queue) as registration:
+        handle = await work_job.trigger({}, delay=60)
+        assert await redis.exists(keys.lock(handle.id)) == 0
+        assert await _registered(redis, queue) == [registration]
 
 
-async def test_a_stopped_worker_is_no_longer_registered(define: Define, redis: Redis, queue: str) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    define(work)
+async def test_a_stopped_worker_is_no_longer_registered(work_job: Job[Any], redis: Redis, queue: str) -> None:
     worker = Worker(queues=[queue], settings=worker_settings(), handle_signals=False)
     running = asyncio.create_task(worker.run())
     await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
@@ -111,12 +112,8 @@ async def test_a_stopped_worker_is_no_longer_registered(define: Define, redis: R
 
 
 async def test_a_job_handed_off_as_the_runner_closes_is_given_back_uncharged(
-    define: Define, redis: Redis, queue: str
+    work_job: Job[Any], redis: Redis, queue: str
 ) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    work_job = define(work)
     options = QueueOptions(concurrency=1, keep_completed=10, keep_failed=10, poll_interval=1.0, burst=False)
     conn = connect(REDIS_URL)
     runner = QueueRunner(queue, {work_job.name: work_job}, conn, options)
@@ -133,12 +130,8 @@ async def test_a_job_handed_off_as_the_runner_closes_is_given_back_uncharged(
 
 
 async def test_a_hand_off_lost_with_the_connection_is_recovered_when_the_worker_resubscribes(
-    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+    work_job: Job[Any], start_worker: StartWorker, redis: Redis, queue: str
 ) -> None:
-    async def work(payload: dict[str, Any]) -> None:
-        return None
-
-    work_job = define(work)
     worker = await start_worker(jobs_lock_timeout=60.0)
     (member,) = await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
     # handed to this worker, and the message lost as its connection broke
