@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import RedisUnavailableError
 from .redaction import redact_url
+from .script_link import ScriptLink
 from .scripts import Scripts
 from .settings import get_settings
 
@@ -27,11 +28,16 @@ COMMAND_TIMEOUT = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A client and the scripts registered on it."""
+    """A client, the scripts registered on it, and the lean link for the hot scripts."""
 
     redis: Redis
     scripts: Scripts
+    link: ScriptLink
     url: str
+
+    async def aclose(self) -> None:
+        await self.link.close()
+        await self.redis.aclose()
 
 
 def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Connection:
@@ -43,7 +49,7 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     client: Redis = Redis.from_url(
         url, socket_connect_timeout=5, socket_timeout=socket_timeout, socket_keepalive=True, health_check_interval=30
     )
-    return Connection(client, Scripts.register(client), url)
+    return Connection(client, Scripts.register(client), ScriptLink(client, socket_timeout), url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +85,7 @@ async def _close_at_loop_shutdown(conn: Connection) -> AsyncGenerator[None, None
     try:
         yield
     finally:
-        await conn.redis.aclose()
+        await conn.aclose()
 
 
 async def disconnect() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import connection, keys
+from . import connection, keys, scripts
 from .clock import now_ms, to_ms
 from .handle import JobHandle
 
@@ -69,7 +69,7 @@ async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
     try:
-        added = await conn.scripts.enqueue(keys=script_keys, args=args)
+        added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
     except connection.CONNECTION_ERRORS as exc:
         raise connection.unavailable(conn.url, exc) from None
     return [

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from . import errorinfo, keys, retention, stored
+from . import errorinfo, keys, retention, scripts, stored
 from .clock import now_ms
 from .connection import REDIS_ERRORS, Connection
 from .definition import Job
@@ -194,7 +194,7 @@ class QueueRunner:
         mine = list(self.running)
         args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
         with contextlib.suppress(*REDIS_ERRORS):
-            reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
+            reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
             late = [reply[i].decode(errors="backslashreplace") for i in range(1, len(reply), 4)]
             if late:
                 await self._give_back(late, reason="handed off while stopping")
@@ -212,7 +212,7 @@ class QueueRunner:
             args.append(-1)
         for settlement in batch:
             args += settlement.args()
-        reply = await self.conn.scripts.settle_and_claim(keys=self._keys, args=args)
+        reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
         claimed: list[Claimed] = []
         for i in range(1, len(reply), 4):
             raw_id, data, attempt, ahead = reply[i], reply[i + 1], int(reply[i + 2]), reply[i + 3] == 1

@@ -6,12 +6,25 @@ not cluster). The stored job stays in arq's layout so arq's own worker can run i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from . import keys
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """A script called by its SHA1; loaded again whenever Redis answers NOSCRIPT (a restart)."""
+
+    text: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
+
 
 _PREFIXES = f"""
 local JOB, LOCK = '{keys.JOB_PREFIX}', '{keys.LOCK_PREFIX}'
@@ -26,7 +39,7 @@ local HANDOFF = '{keys.HANDOFF_CHANNEL_PREFIX}'
 # of its own. When nobody receives that message (the worker is gone), the hand-off is undone and
 # the next idle worker is tried. Workers are woken for whatever was not handed off.
 # Returns 1/0 per job: 0 when the id is already queued, running or retained.
-ENQUEUE = (
+ENQUEUE = LuaScript(
     _PREFIXES
     + """
 local added, waiting = {}, 0
@@ -155,7 +168,7 @@ end
 #   'c' completed / 'f' failed (data: the record JSON), 'r' retry (data: due ms), 'u' unclaim
 #   (data: the attempt the worker is already running), 's' started (a job claimed ahead now runs).
 # Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job}.
-SETTLE_AND_CLAIM = (
+SETTLE_AND_CLAIM = LuaScript(
     _PREFIXES
     + _FINISH_FN
     + _CLAIM_FN
@@ -281,18 +294,15 @@ return 0
 
 @dataclass(frozen=True, slots=True)
 class Scripts:
-    """The scripts registered on one client (EVALSHA, loaded again if Redis forgot them)."""
+    """The colder scripts, registered on one client (EVALSHA, loaded again if Redis forgot them);
+    the hot ones go through `script_link`."""
 
-    enqueue: AsyncScript
-    settle_and_claim: AsyncScript
     finish: AsyncScript
     release: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:
         return cls(
-            enqueue=client.register_script(ENQUEUE),
-            settle_and_claim=client.register_script(SETTLE_AND_CLAIM),
             finish=client.register_script(FINISH),
             release=client.register_script(RELEASE),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -20,6 +20,7 @@ from .connection import REDIS_ERRORS, Connection, connect, wait_until_reachable
 from .definition import Job
 from .queue_runner import QueueOptions, QueueRunner
 from .settings import Settings, get_settings
+from .subscription import Subscription
 
 log = structlog.get_logger("jobs")
 
@@ -74,13 +75,13 @@ class Worker:
             reachable.result()
             await self._serve(conn)
         finally:
-            await conn.redis.aclose()
+            await conn.aclose()
 
     async def _serve(self, conn: Connection) -> None:
         if not self.queues:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
         self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q)) for q in self.queues]
-        listener = asyncio.create_task(self._listen_for_wakeups(conn.url))
+        listener = asyncio.create_task(self._listen_for_wakeups(conn))
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
         log.info(
             "worker.ready",
@@ -149,39 +150,36 @@ class Worker:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
 
-    async def _listen_for_wakeups(self, url: str) -> None:
-        """Wake a queue the moment a trigger publishes on its channel, take the jobs triggers hand
-        to its runner; resubscribe after outages."""
-        listener = connect(url, socket_timeout=None)  # waiting for messages is not a stuck command
-        try:
-            await self._listen(listener)
-        finally:
-            for runner in self.runners:
-                runner.listening = False
-            await listener.redis.aclose()
-
-    async def _listen(self, conn: Connection) -> None:
-        wakes = {keys.wake_channel(r.queue).encode(): r for r in self.runners}
-        handoffs = {r.handoff_channel.encode(): r for r in self.runners}
+    async def _listen_for_wakeups(self, conn: Connection) -> None:
+        """Wake a queue the moment a trigger publishes on its channel, start the jobs triggers hand
+        to its runner; subscribe again after outages."""
+        handlers: dict[bytes, Callable[[bytes], None]] = {}
+        for runner in self.runners:
+            handlers[keys.wake_channel(runner.queue).encode()] = _waker(runner)
+            handlers[runner.handoff_channel.encode()] = runner.take_handoff
         failures, subscribed_before = 0, False
-        while True:
-            pubsub = conn.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(*wakes, *handoffs)
-                for runner in self.runners:
-                    runner.listener_subscribed(again=subscribed_before)
-                failures, subscribed_before = 0, True
-                async for message in pubsub.listen():
-                    channel = message["channel"]
-                    if (handed_to := handoffs.get(channel)) is not None:
-                        handed_to.take_handoff(message["data"])
-                    elif (woken := wakes.get(channel)) is not None:
-                        woken.wake.set()
-            except REDIS_ERRORS:
-                for runner in self.runners:
-                    runner.listening = False
-                failures += 1
+
+        def subscribed() -> None:
+            nonlocal failures, subscribed_before
+            for runner in self.runners:
+                runner.listener_subscribed(again=subscribed_before)
+            failures, subscribed_before = 0, True
+
+        try:
+            while True:
+                try:
+                    await Subscription(handlers).run(conn.redis, subscribed)
+                except REDIS_ERRORS:
+                    failures += 1
+                self._not_listening()
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        finally:
+            self._not_listening()
+
+    def _not_listening(self) -> None:
+        for runner in self.runners:
+            runner.listening = False
+
+
+def _waker(runner: QueueRunner) -> Callable[[bytes], None]:
+    return lambda _: runner.wake.set()

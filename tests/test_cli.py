@@ -204,5 +204,5 @@ async def _enqueue(redis: Redis, queue: str, name: str, payloads: list[dict[str,
         stored: dict[str, object] = {"t": None, "q": queue, "f": name, "a": [payload], "k": {}, "et": now}
         args += [job_id, json.dumps(stored), now]
     script_keys = [keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)]
-    await redis.register_script(scripts.ENQUEUE)(keys=script_keys, args=args)
+    await redis.register_script(scripts.ENQUEUE.text)(keys=script_keys, args=args)
     return ids

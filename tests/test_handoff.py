@@ -45,7 +45,7 @@ async def _idle_worker_listening(redis: Redis, queue: str) -> AsyncIterator[byte
 
 
 async def test_an_idle_worker_is_handed_the_job_by_the_trigger(
-    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempts: list[int] = []
 
@@ -55,12 +55,11 @@ async def test_an_idle_worker_is_handed_the_job_by_the_trigger(
         attempts.append(attempt.number)
 
     work_job = define(work)
-    worker = await start_worker()
-    await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
-    runner = worker.runners[0]
     handed: list[bytes] = []
-    take = runner.take_handoff
-    runner.take_handoff = lambda message: (handed.append(message), take(message))  # type: ignore[method-assign]
+    take = QueueRunner.take_handoff
+    monkeypatch.setattr(QueueRunner, "take_handoff", lambda self, msg: (handed.append(msg), take(self, msg)))
+    await start_worker()
+    await wait_until(lambda: _registered(redis, queue), what="the idle worker registered")
 
     handle = await work_job.trigger({})
     await handle.result(timeout=5)
@@ -122,7 +121,7 @@ async def test_a_job_handed_off_as_the_runner_closes_is_given_back_uncharged(
     await _lock_as_handed_off(redis, f"{queue}-late", runner.handoff_channel.removeprefix(keys.HANDOFF_CHANNEL_PREFIX))
     handle = await work_job.trigger({}, job_id=f"{queue}-late")
     await runner.close()
-    await conn.redis.aclose()
+    await conn.aclose()
     assert await redis.exists(keys.lock(handle.id), keys.tries(handle.id)) == 0
     await run_burst([queue])
     record = await get_record(handle.id)

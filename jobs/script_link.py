@@ -1,0 +1,144 @@
+"""One lean, pipelined connection for the scripts on the hot path: a trigger's ENQUEUE and a
+worker turn's SETTLE_AND_CLAIM.
+
+redis-py spends more time on a command than Redis does: it takes a connection from the pool,
+checks it for stale data with a read of its own, and packs the arguments in Python. Here a
+call is packed by hiredis and written straight to one socket (`direct_socket`), and replies
+are matched to calls in order, so concurrent triggers share the connection without waiting
+for each other. On a no-op trigger it takes a quarter less time (docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .direct_socket import DirectSocket, open_direct
+from .scripts import LuaScript
+
+# hiredis' stub types the command as a 1-tuple; it takes any number of arguments.
+pack = cast(Callable[[tuple[Any, ...]], bytes], hiredis.pack_command)
+
+
+class ScriptLink:
+    """EVALSHA over one connection, opened on first use and again after it breaks.
+
+    A call fails as it would through redis-py: ConnectionError when the connection breaks,
+    TimeoutError after `timeout` seconds without a reply, the server's error otherwise.
+    """
+
+    def __init__(self, redis: Redis, timeout: float | None) -> None:
+        self._redis = redis
+        self._timeout = timeout
+        self._replies: _Replies | None = None
+        self._opening = asyncio.Lock()
+
+    async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self._send(pack(command))
+        except NoScriptError:  # Redis restarted or its scripts were flushed
+            await self._send(pack(("SCRIPT", "LOAD", script.text)))
+            return await self._send(pack(command))
+
+    async def close(self) -> None:
+        replies, self._replies = self._replies, None
+        if replies is not None:
+            await replies.close()
+
+    async def _send(self, packed: bytes) -> Any:
+        replies = self._replies
+        if replies is None or replies.broken is not None:
+            replies = await self._reopen()
+        return await replies.send(packed)
+
+    async def _reopen(self) -> _Replies:
+        async with self._opening:
+            if self._replies is None or self._replies.broken is not None:
+                await self.close()
+                replies = _Replies(self._timeout)
+                await replies.open(self._redis)
+                self._replies = replies
+            return self._replies
+
+
+class _Replies(asyncio.Protocol):
+    """Resolves calls in the order they were written; fails them all when the connection breaks."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._timeout = timeout
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._socket: DirectSocket | None = None
+        self.broken: BaseException | None = None
+
+    async def open(self, redis: Redis) -> None:
+        self._socket = await open_direct(redis, self)
+
+    async def send(self, packed: bytes) -> Any:
+        if self.broken is not None or self._socket is None:
+            raise RedisConnectionError(str(self.broken or "not connected"))
+        future = self._loop.create_future()
+        self._waiting.append((future, self._loop.time()))
+        self._socket.write(packed)
+        if self._timeout is not None and self._watchdog is None:
+            self._watchdog = self._loop.call_later(self._timeout, self._check_overdue)
+        reply = await future
+        if isinstance(reply, ResponseError):
+            raise BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+        return reply
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while (reply := self._reader.gets()) is not False:
+                future, _ = self._waiting.popleft()
+                if not future.done():  # its caller was cancelled: the reply is dropped, in order
+                    future.set_result(reply)
+        except (InvalidResponse, IndexError) as exc:  # garbage, or a reply nobody asked for
+            self._break(RedisConnectionError(f"unexpected data from Redis: {exc!r}"))
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes: connection_lost fails what is waiting
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._break(RedisConnectionError(f"connection to Redis lost: {exc}" if exc else "Redis closed the connection"))
+
+    def _check_overdue(self) -> None:
+        self._watchdog = None
+        if not self._waiting or self._timeout is None:
+            return
+        left = self._waiting[0][1] + self._timeout - self._loop.time()
+        if left <= 0:
+            self._break(RedisTimeoutError(f"no reply from Redis within {self._timeout:g} s"))
+        else:
+            self._watchdog = self._loop.call_later(left, self._check_overdue)
+
+    def _break(self, error: RedisConnectionError | RedisTimeoutError) -> None:
+        if self.broken is None:
+            self.broken = error
+            if self._socket is not None:
+                self._socket.transport.abort()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        while self._waiting:
+            future, _ = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(type(error)(*error.args))
+
+    async def close(self) -> None:
+        self._break(RedisConnectionError("connection closed"))
+        if self._socket is not None:
+            await self._socket.close()

@@ -1,0 +1,96 @@
+"""The worker's pub/sub connection: a wake-up or a hand-off is acted on the moment it is read.
+
+Messages are dispatched from the socket's own callback (`direct_socket`), with no task to wake
+and no redis-py parsing in between: a hand-off is most of an idle worker's pickup latency.
+A connection that goes quiet is probed with PING, so a dead one (a half-open socket after a
+network fault) is noticed within two probe intervals, not when the OS gives up on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+
+import hiredis
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .direct_socket import DirectSocket, open_direct
+from .script_link import pack
+
+PROBE_INTERVAL = 10.0
+
+Handler = Callable[[bytes], None]
+
+
+class Subscription(asyncio.Protocol):
+    """Subscribed to the channels of `handlers`; each message's data goes to its channel's handler."""
+
+    def __init__(self, handlers: Mapping[bytes, Handler], probe_interval: float = PROBE_INTERVAL) -> None:
+        self._handlers = handlers
+        self._probe_interval = probe_interval
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+        self._acks_left = len(handlers)
+        self._subscribed: asyncio.Future[None] = self._loop.create_future()
+        self._lost: asyncio.Future[None] = self._loop.create_future()
+        self._heard = True  # anything read since the last probe tick
+        self._probe: asyncio.TimerHandle | None = None
+
+    async def run(self, redis: Redis, on_subscribed: Callable[[], None]) -> None:
+        """Subscribe, call `on_subscribed` once Redis confirmed every channel, then dispatch until
+        the connection breaks: that raises redis' ConnectionError or TimeoutError."""
+        socket = await open_direct(redis, self)
+        try:
+            socket.write(pack(("SUBSCRIBE", *self._handlers)))
+            await asyncio.wait([self._subscribed, self._lost], return_when=asyncio.FIRST_COMPLETED)
+            if self._subscribed.done():
+                on_subscribed()
+                self._probe = self._loop.call_later(self._probe_interval, self._tick, socket)
+            await self._lost
+        finally:
+            if self._probe is not None:
+                self._probe.cancel()
+            await socket.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        self._reader.feed(data)
+        try:
+            while (reply := self._reader.gets()) is not False:
+                self._dispatch(reply)
+        except (InvalidResponse, ValueError, TypeError) as exc:
+            self._end(RedisConnectionError(f"unexpected data from Redis: {exc!r}"))
+
+    def _dispatch(self, reply: object) -> None:
+        if isinstance(reply, ResponseError):
+            self._end(RedisConnectionError(f"Redis refused the subscription: {reply}"))
+        elif isinstance(reply, list) and reply[0] == b"message":
+            handler = self._handlers.get(reply[1])
+            if handler is not None:
+                handler(reply[2])
+        elif isinstance(reply, list) and reply[0] == b"subscribe":
+            self._acks_left -= 1
+            if self._acks_left == 0 and not self._subscribed.done():
+                self._subscribed.set_result(None)
+        # anything else is a probe's pong
+
+    def _tick(self, socket: DirectSocket) -> None:
+        if not self._heard:
+            self._end(RedisTimeoutError(f"no answer from Redis to a PING within {self._probe_interval:g} s"))
+            return
+        self._heard = False
+        socket.write(pack(("PING",)))
+        self._probe = self._loop.call_later(self._probe_interval, self._tick, socket)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(RedisConnectionError(f"connection to Redis lost: {exc}" if exc else "Redis closed the connection"))
+
+    def _end(self, error: RedisConnectionError | RedisTimeoutError) -> None:
+        if not self._lost.done():
+            self._lost.set_exception(error)
