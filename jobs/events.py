@@ -1,4 +1,5 @@
-"""The worker's per-job events (job.started, job.completed, ...), two or more lines per job.
+"""The worker's per-job events: one line per finished attempt at INFO (job.completed, job.retrying,
+job.failed), and job.started at DEBUG.
 
 They are ordinary structlog events. When `configure_logging` set up JSON lines and structlog
 still has that configuration, they skip structlog's dispatch and are rendered by the same chain
@@ -19,6 +20,9 @@ _structlog = structlog.get_logger("jobs")
 
 class EventLogger:
     """`info`, `warning` and `error` with structlog's signature: an event name and its fields."""
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._emit("debug", logging.DEBUG, event, fields)
 
     def info(self, event: str, **fields: Any) -> None:
         self._emit("info", logging.INFO, event, fields)

@@ -69,7 +69,7 @@ async def run_attempt(job: Job[Any] | None, payload: Any, attempt: Attempt) -> O
             value = job.validate(payload)
         except (ValidationError, ValueError, TypeError, RecursionError) as exc:
             return _fail(errorinfo.reason("InvalidPayload", f"the stored payload no longer validates: {exc}"))
-        log.info("job.started")
+        log.debug("job.started")
         started = time.perf_counter()
         token = _current.set(attempt)
         try:

@@ -1,6 +1,6 @@
 """Where JSON log lines go: stdout, written once per event-loop iteration instead of once per line.
 
-A worker logs two lines per job; one `write` system call each cost more than the rest of the
+A worker logs a line or more per job; one `write` system call each cost more than the rest of the
 job's bookkeeping when stdout is a file or a pipe (a container's log driver). Lines logged
 during one iteration of the loop are joined and written together at the start of the next,
 so they reach the stream within a fraction of a millisecond, in order. Off the loop (a thread,

@@ -39,14 +39,15 @@ async def ask(reply: Awaitable[T] | T) -> T:
 
 
 def fault_env(queue: str, redis_url: str, **overrides: str) -> dict[str, str]:
-    """A worker subprocess running `tests.fault_jobs` on `queue` against `redis_url`, JSON logs."""
+    """A worker subprocess running `tests.fault_jobs` on `queue` against `redis_url`, JSON logs at
+    DEBUG (with `job.started`, which fault tests read)."""
     return process_env(
         queue,
         REDIS_URL=redis_url,
         JOBS_MODULES=FAULT_JOBS,
         FAULT_JOBS_QUEUE=queue,
         JOBS_POLL_INTERVAL="0.2",
-        **overrides,
+        **{"LOG_LEVEL": "DEBUG", **overrides},
     )
 
 

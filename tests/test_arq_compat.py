@@ -26,7 +26,7 @@ async def test_arqs_worker_completes_jobs_and_retries_failures_with_backoff(queu
     used up; both are retained, nothing else is left in Redis, and only our JSON events are printed."""
     echo = await remote_job("process.echo", queue).trigger({"text": "via arq"})
     fail = await remote_job("process.fail", queue).trigger({"why": "arq"})
-    done = run_to_exit([*ARQ, "--burst"], process_env(queue))
+    done = run_to_exit([*ARQ, "--burst"], process_env(queue, LOG_LEVEL="DEBUG"))
     assert done.returncode == 0, done.output
     assert done.stderr == "", "arq's own startup lines are silenced too"
     for arq_marker in ("→", "←", "●", "↻", "Starting worker", "redis_version"):

@@ -102,10 +102,10 @@ async def test_worker_ready_lists_queues_jobs_and_concurrency_and_stopping_is_lo
 
 async def test_a_json_worker_process_prints_only_json_lines_following_the_contract(queue: str) -> None:
     """End to end through `python -m servers.jobs --burst` with LOG_FORMAT=json: every stdout line is a JSON
-    object, with the contract's events and fields."""
+    object, with the contract's events and fields (at DEBUG: `job.started` too)."""
     echo = await remote_job("process.echo", queue).trigger({"text": "hi"})
     fail = await remote_job("process.fail", queue).trigger({"why": "contract"})
-    done = run_to_exit([*WORKER, "--burst"], process_env(queue))
+    done = run_to_exit([*WORKER, "--burst"], process_env(queue, LOG_LEVEL="DEBUG"))
     assert done.returncode == 0, done.output
     assert done.stderr == ""
     events = parse_json_lines(done.stdout)
@@ -132,6 +132,17 @@ async def test_a_json_worker_process_prints_only_json_lines_following_the_contra
     assert "Traceback (most recent call last)" in failed["error"]["traceback"]
 
 
+async def test_at_info_a_job_that_succeeds_prints_one_line(queue: str) -> None:
+    """The default level: one line per finished attempt (`job.completed` with its duration), no
+    `job.started`; the job's own lines still carry its identity."""
+    echo = await remote_job("process.echo", queue).trigger({"text": "one line"})
+    done = run_to_exit([*WORKER, "--burst"], process_env(queue))
+    assert done.returncode == 0, done.output
+    events = [e for e in parse_json_lines(done.stdout) if e.get("job_id") == echo.id]
+    assert [e["event"] for e in events] == ["echo.said", "job.completed"]
+    assert all(_identity(e) == ("process.echo", echo.id, queue, 1) for e in events)
+
+
 async def test_log_level_warning_hides_info_events(queue: str) -> None:
     """With LOG_LEVEL=WARNING only retries (warning) and failures (error) are printed."""
     await remote_job("process.echo", queue).trigger({"text": "quiet"})
@@ -150,7 +161,7 @@ async def test_console_format_is_readable_text_with_the_event_names(queue: str) 
     assert done.returncode == 0, done.output
     lines = done.stdout.splitlines()
     assert lines and not any(_is_json(line) for line in lines), done.stdout
-    for event in ("worker.ready", "job.started", "echo.said", "job.completed", "worker.stopping", "worker.stopped"):
+    for event in ("worker.ready", "echo.said", "job.completed", "worker.stopping", "worker.stopped"):
         assert any(event in line for line in lines), (event, done.stdout)
     assert "hello console" in done.stdout and "\x1b[" not in done.stdout, "no colours when not a terminal"
 

@@ -33,7 +33,7 @@ async def test_a_job_running_at_the_signal_finishes_and_the_worker_exits_0(
     flag = f"{queue}:flag"
     handle = await remote_job("process.wait", queue).trigger({"flag": flag})
     later = await remote_job("process.echo", queue).trigger({"text": "never started"})
-    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="10")) as worker:
+    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="10", LOG_LEVEL="DEBUG")) as worker:
         await worker.wait_for("worker.ready")
         await worker.wait_for("job.started", job_id=handle.id)
         worker.send(sig)
@@ -41,6 +41,7 @@ async def test_a_job_running_at_the_signal_finishes_and_the_worker_exits_0(
         await redis.set(flag, "1", ex=60)
         assert await worker.exit_code(timeout=10) == 0
     events = [e["event"] for e in worker.events() if e["event"].startswith(("worker.", "job."))]
+    events.remove("job.given_back")  # (debug) the job claimed ahead behind it, given back unstarted
     assert events == ["worker.ready", "job.started", "worker.stopping", "job.completed", "worker.stopped"]
     record = await handle.record()
     assert record is not None and record.status is JobStatus.COMPLETED and record.result == "flag seen"
@@ -57,7 +58,7 @@ async def test_a_job_outlasting_the_shutdown_timeout_is_released_uncharged_and_r
     and the next worker runs it as attempt 1."""
     flag = f"{queue}:flag"
     handle = await remote_job("process.wait", queue).trigger({"flag": flag, "seconds": 30})
-    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="0.5")) as worker:
+    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="0.5", LOG_LEVEL="DEBUG")) as worker:
         await worker.wait_for("job.started", job_id=handle.id)
         worker.send(sig)
         signalled = time.monotonic()
@@ -68,7 +69,7 @@ async def test_a_job_outlasting_the_shutdown_timeout_is_released_uncharged_and_r
     assert await handle.status() is JobStatus.QUEUED
 
     await redis.set(flag, "1", ex=60)
-    with worker_process(process_env(queue), [*WORKER, "--burst"]) as again:
+    with worker_process(process_env(queue, LOG_LEVEL="DEBUG"), [*WORKER, "--burst"]) as again:
         assert await again.exit_code(timeout=15) == 0
     assert again.named("job.started")[0]["attempt"] == 1
     record = await handle.record()
@@ -82,7 +83,7 @@ async def test_a_second_signal_stops_at_once_and_releases_the_running_job(
 ) -> None:
     """With a long shutdown timeout, a second signal interrupts the running job and exits 0 quickly."""
     handle = await remote_job("process.wait", queue).trigger({"seconds": 30})
-    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="60")) as worker:
+    with worker_process(process_env(queue, JOBS_SHUTDOWN_TIMEOUT="60", LOG_LEVEL="DEBUG")) as worker:
         await worker.wait_for("job.started", job_id=handle.id)
         worker.send(signal.SIGTERM)
         await worker.wait_for("worker.stopping")

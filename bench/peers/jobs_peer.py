@@ -33,7 +33,7 @@ class JobsPeer(Peer):
         "queue": "arq's sorted set; claims and outcomes in one Lua round trip per turn; pub/sub wake-ups",
         "serializer": "JSON (always)",
         "results": "latest 1000 kept per queue (worker, arq); none (bare)",
-        "logging": "JSON lines at INFO, 2 per job (worker, arq); WARNING (bare)",
+        "logging": "JSON lines at INFO, 1 per job (worker, arq); WARNING (bare)",
     }
 
     def __init__(self, redis_url: str, variant: str | None) -> None:
