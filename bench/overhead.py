@@ -1,7 +1,8 @@
 """What the library adds on top of its bare loop, one part at a time (not a test).
 
 Drains N no-op jobs through `jobs.worker.Worker` in burst mode, in this process, for each
-variant, and prints jobs/s and the cost against `bare`:
+variant, and prints jobs/s, the cost against `bare`, and the worker's CPU time per job (steadier
+than throughput on a shared machine):
 
 - bare:      payload typed Any, logging at WARNING, no retention (the loop alone)
 - validate:  bare + a typed (pydantic) payload
@@ -68,7 +69,8 @@ typed_job = job(name="overhead-typed", queue=QUEUE, run=noop)
 any_job = job(name="overhead-any", queue=QUEUE, run=noop_any)
 
 
-async def drain(variant: str, n: int, concurrency: int) -> float:
+async def drain(variant: str, n: int, concurrency: int) -> tuple[float, float]:
+    """Jobs/s of one burst drain, and the worker's CPU time per job in microseconds."""
     typed, logging_on, retention_on = VARIANTS[variant]
     the_job = typed_job if typed else any_job
     for start in range(0, n, 1000):
@@ -85,11 +87,10 @@ async def drain(variant: str, n: int, concurrency: int) -> float:
     started, cpu = time.perf_counter(), time.process_time()
     await worker.run()
     rate = n / (time.perf_counter() - started)
-    if os.environ.get("BENCH_CPU"):
-        print(f"cpu {(time.process_time() - cpu) / n * 1e6:.1f} us/job", file=sys.stderr)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
     await (await _redis()).flushdb()
     await disconnect()
-    return rate
+    return rate, cpu_us
 
 
 async def _redis() -> Any:
@@ -102,36 +103,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; each variant's median is reported")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each variant's median is reported")
     parser.add_argument("--variant", choices=VARIANTS, help="run this variant once, here, and print its jobs/s")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.variant:
         asyncio.run(_flush())
-        print(f"{asyncio.run(drain(args.variant, args.n, args.concurrency)):.1f}", file=sys.stderr)
+        rate, cpu_us = asyncio.run(drain(args.variant, args.n, args.concurrency))
+        print(f"{rate:.1f} {cpu_us:.2f}", file=sys.stderr)
         return
     rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(args.rounds):  # variants interleaved, so a slow spell of the machine hits all alike
         for variant in VARIANTS:
-            rates[variant].append(_run_variant(variant, args.n, args.concurrency))
-    median = {v: sorted(r)[len(r) // 2] for v, r in rates.items()}
+            rate, cpu_us = _run_variant(variant, args.n, args.concurrency)
+            rates[variant].append(rate)
+            cpu[variant].append(cpu_us)
+    median = {v: _median(r) for v, r in rates.items()}
+    median_cpu = {v: _median(c) for v, c in cpu.items()}
     print(f"N={args.n} concurrency={args.concurrency}, median of {args.rounds} rounds", file=sys.stderr)
     for variant, rate in median.items():
         cost = (1 - rate / median["bare"]) * 100
         runs = ", ".join(f"{r:,.0f}" for r in rates[variant])
-        print(f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below bare   ({runs})", file=sys.stderr)
+        print(
+            f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below bare   "
+            f"worker CPU {median_cpu[variant]:5.1f} us/job   ({runs})",
+            file=sys.stderr,
+        )
     if args.json:
-        figures = {"n": args.n, "concurrency": args.concurrency, "rounds": args.rounds, "runs": rates}
+        figures: dict[str, Any] = {"n": args.n, "concurrency": args.concurrency, "rounds": args.rounds, "runs": rates}
         figures["median_jobs_per_s"] = median
         figures["cost_vs_bare_pct"] = {v: round((1 - r / median["bare"]) * 100, 1) for v, r in median.items()}
+        figures["worker_cpu_us_per_job"] = {v: round(c, 1) for v, c in median_cpu.items()}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def _run_variant(variant: str, n: int, concurrency: int) -> float:
-    """One variant in a fresh interpreter; its log lines go to our stdout, its rate comes back."""
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _run_variant(variant: str, n: int, concurrency: int) -> tuple[float, float]:
+    """One variant in a fresh interpreter; its log lines go to our stdout, its rate and CPU come back."""
     cmd = [sys.executable, __file__, "--variant", variant, "--n", str(n), "--concurrency", str(concurrency)]
     done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, check=True)
-    return float(done.stderr.strip().splitlines()[-1])
+    rate, cpu_us = done.stderr.strip().splitlines()[-1].split()
+    return float(rate), float(cpu_us)
 
 
 async def _flush() -> None:
