@@ -44,15 +44,20 @@ def lines(raw: io.BytesIO) -> list[dict[str, Any]]:
 def test_an_event_on_the_direct_path_is_the_line_structlog_renders() -> None:
     stdout = configure("INFO")
     assert direct_lines() is not None
-    with structlog.contextvars.bound_contextvars(job="send", job_id="j-1", queue="emails", attempt=2):
-        events.info("job.completed", duration_ms=1.5)
-        structlog.get_logger("jobs").info("job.completed", duration_ms=1.5)
+    structlog.contextvars.bind_contextvars(request_id="gone")
+    structlog.contextvars.unbind_contextvars("request_id")  # bound once, unbound: not on the line
+    with structlog.contextvars.bound_contextvars(job="send", job_id="j-1", queue="emails", attempt=2, tenant="t"):
+        events.info("job.completed", duration_ms=1.5, queue="from-the-call")
+        structlog.get_logger("jobs").info("job.completed", duration_ms=1.5, queue="from-the-call")
     direct, via_structlog = lines(stdout)
     assert direct.pop("timestamp") <= via_structlog.pop("timestamp")
-    assert list(direct.items()) == list(via_structlog.items())  # same fields, same order
+    assert direct == via_structlog
+    # the call's fields and the event first, as structlog orders them (the context's order is its own)
+    assert list(direct)[:3] == list(via_structlog)[:3] == ["duration_ms", "queue", "event"]
     assert direct == {"duration_ms": 1.5, "event": "job.completed", "job": "send", "job_id": "j-1"} | {
-        "queue": "emails",
+        "queue": "from-the-call",  # a call's field wins over the bound one, as in structlog
         "attempt": 2,
+        "tenant": "t",
         "level": "info",
     }
 
