@@ -46,8 +46,9 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     Commands time out after `socket_timeout` seconds, so a Redis that stops answering raises
     instead of hanging; a pub/sub listener, which waits on purpose, passes None.
     """
+    keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket takes no such option
     client: Redis = Redis.from_url(
-        url, socket_connect_timeout=5, socket_timeout=socket_timeout, socket_keepalive=True, health_check_interval=30
+        url, socket_connect_timeout=5, socket_timeout=socket_timeout, health_check_interval=30, **keepalive
     )
     return Connection(client, Scripts.register(client), ScriptLink(client, socket_timeout), url)
 

@@ -169,10 +169,14 @@ class Worker:
             while True:
                 try:
                     await Subscription(handlers).run(conn.redis, subscribed)
-                except REDIS_ERRORS:
+                except REDIS_ERRORS as exc:
                     failures += 1
+                    error = f"{type(exc).__name__}: {exc}"
                 self._not_listening()
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                delay = min(0.1 * 2**failures, 5.0)
+                if failures == 1 or failures % 10 == 0:  # queues poll meanwhile: slower, nothing lost
+                    log.warning("worker.subscription_failed", error=error, retry_in_ms=int(delay * 1000))
+                await asyncio.sleep(delay)
         finally:
             self._not_listening()
 

@@ -24,8 +24,10 @@ from .redis_server import RedisServer, TlsFiles, make_certificates, redis_server
 
 PASSWORD = "s3cret-default-pw"
 ACL_PASSWORD = "w0rker-acl-pw"
-# The worker needs its keys (arq:*, jobs:*), its wake-up channels, scripts and pub/sub; nothing dangerous.
-ACL = ("--user", "worker", "on", f">{ACL_PASSWORD}", "~arq:*", "~jobs:*", "&jobs:wake:*", "+@all", "-@dangerous")
+# The worker needs its keys (arq:*, jobs:*), its wake-up and hand-off channels, scripts and pub/sub;
+# nothing dangerous.
+ACL = ("--user", "worker", "on", f">{ACL_PASSWORD}", "~arq:*", "~jobs:*", "&jobs:wake:*", "&jobs:handoff:*")
+ACL += ("+@all", "-@dangerous")
 SECRETS = (PASSWORD, ACL_PASSWORD, "wr0ng-pw")
 
 
@@ -56,6 +58,7 @@ async def _round_trip(url: str, queue: str, monkeypatch: pytest.MonkeyPatch) -> 
         worker.send(signal.SIGTERM)
         assert await worker.exit_code(timeout=10) == 0
     worker.events()  # every stdout line is JSON
+    assert not has_logged(worker, "worker.subscription_failed"), worker.output  # wake-ups and hand-offs work
     return worker.output
 
 
@@ -78,6 +81,34 @@ async def test_a_password_or_an_acl_user_works_and_never_shows(
     output = await _round_trip(url, queue, monkeypatch)
     _assert_no_secret(output)
     report(f"auth-{user}", worked=True, password_in_output=False)
+
+
+async def test_a_unix_socket_url_works_for_triggers_and_the_worker(
+    tmp_path: Path, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`unix:///path?db=N`: redis-py refuses TCP-only options for it, so none is passed."""
+    socket_path = tmp_path / "r.sock"
+    with redis_server(tmp_path / "redis", "--unixsocket", str(socket_path), "--unixsocketperm", "700"):
+        await _round_trip(f"unix://{socket_path}?db=3", queue, monkeypatch)
+
+
+async def test_an_acl_without_the_hand_off_channels_is_reported_and_jobs_still_run(
+    tmp_path: Path, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SUBSCRIBE is refused (NOPERM): the worker says so, once, and its queue falls back to polling."""
+    narrow = ("--user", "narrow", "on", f">{ACL_PASSWORD}", "~arq:*", "~jobs:*", "&jobs:wake:*", "+@all")
+    with redis_server(tmp_path / "redis", *narrow, password=PASSWORD) as running:
+        url = running.url(user="narrow", password=ACL_PASSWORD)
+        _trigger_at(url, monkeypatch)
+        with worker_process(fault_env(queue, url)) as worker:
+            await wait_until(lambda: has_logged(worker, "worker.subscription_failed"), timeout=15, what="the refusal")
+            handle = await remote_job("fault.echo", queue).trigger({"polled": True})
+            assert await handle.result(timeout=10) == {"polled": True}
+            worker.send(signal.SIGTERM)
+            assert await worker.exit_code(timeout=10) == 0
+        (refusal, *_) = worker.named("worker.subscription_failed")
+        assert "NOPERM" in refusal["error"] and refusal["level"] == "warning", refusal
+        _assert_no_secret(worker.output)
 
 
 @pytest.mark.parametrize("verify", ["ca", "none"], ids=["verified-by-ca", "ssl_cert_reqs-none"])
