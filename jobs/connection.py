@@ -44,7 +44,7 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     """A new client for `url` (no I/O until first use).
 
     Commands time out after `socket_timeout` seconds, so a Redis that stops answering raises
-    instead of hanging; a pub/sub listener, which waits on purpose, passes None.
+    instead of hanging (the worker's subscription, which waits on purpose, probes with PING).
     """
     keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket takes no such option
     client: Redis = Redis.from_url(

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 import hiredis
+import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
@@ -19,6 +20,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .direct_socket import DirectSocket, open_direct
 from .script_link import pack
+
+log = structlog.get_logger("jobs")
 
 PROBE_INTERVAL = 10.0
 
@@ -61,17 +64,20 @@ class Subscription(asyncio.Protocol):
         try:
             while (reply := self._reader.gets()) is not False:
                 self._dispatch(reply)
-        except (InvalidResponse, ValueError, TypeError) as exc:
+        except InvalidResponse as exc:
             self._end(RedisConnectionError(f"unexpected data from Redis: {exc!r}"))
 
     def _dispatch(self, reply: object) -> None:
         if isinstance(reply, ResponseError):
             self._end(RedisConnectionError(f"Redis refused the subscription: {reply}"))
-        elif isinstance(reply, list) and reply[0] == b"message":
+        elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
             handler = self._handlers.get(reply[1])
             if handler is not None:
-                handler(reply[2])
-        elif isinstance(reply, list) and reply[0] == b"subscribe":
+                try:
+                    handler(reply[2])
+                except Exception:  # one bad message must not end the subscription
+                    log.exception("worker.message_failed", channel=reply[1].decode(errors="replace"))
+        elif isinstance(reply, list) and reply and reply[0] == b"subscribe":
             self._acks_left -= 1
             if self._acks_left == 0 and not self._subscribed.done():
                 self._subscribed.set_result(None)

@@ -167,11 +167,12 @@ class Worker:
 
         try:
             while True:
+                error = "the subscription ended"
                 try:
                     await Subscription(handlers).run(conn.redis, subscribed)
                 except REDIS_ERRORS as exc:
-                    failures += 1
                     error = f"{type(exc).__name__}: {exc}"
+                failures += 1
                 self._not_listening()
                 delay = min(0.1 * 2**failures, 5.0)
                 if failures == 1 or failures % 10 == 0:  # queues poll meanwhile: slower, nothing lost

@@ -147,3 +147,25 @@ async def test_a_killed_subscription_raises_connection_error(private_client: Red
 
 async def test_scripts_are_called_by_the_sha1_redis_gives_them(redis: Redis) -> None:
     assert await redis.script_load(ECHO.text) == ECHO.sha
+
+
+async def test_a_handler_that_raises_does_not_end_the_subscription(redis: Redis) -> None:
+    channel = f"jobs-test:{uuid.uuid4().hex}".encode()
+    got: list[bytes] = []
+
+    def handle(data: bytes) -> None:
+        if data == b"junk":
+            raise ValueError("not a hand-off")
+        got.append(data)
+
+    subscribed = asyncio.Event()
+    running = asyncio.ensure_future(Subscription({channel: handle}).run(redis, subscribed.set))
+    try:
+        await asyncio.wait_for(subscribed.wait(), 5)
+        await redis.publish(channel, "junk")
+        await redis.publish(channel, "fine")
+        await wait_until(lambda: got == [b"fine"], what="the message after the bad one")
+        assert not running.done()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
