@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+import structlog
 from redis.asyncio import Redis
 from redis.exceptions import BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +23,8 @@ from .redaction import redact_url
 from .script_link import ScriptLink
 from .scripts import Scripts
 from .settings import get_settings
+
+log = structlog.get_logger("jobs")
 
 COMMAND_TIMEOUT = 30.0
 
@@ -115,6 +118,16 @@ def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the (redacted) URL and the reason."""
     reason = str(exc).replace(url, redact_url(url)) or type(exc).__name__
     return RedisUnavailableError(f"cannot reach Redis at {redact_url(url)}: {reason}")
+
+
+def backoff_after(failures: int, exc: BaseException, event: str) -> float:
+    """Seconds to wait after `failures` failures in a row (0.1 s doubling to 5 s); logs `event`
+    with the error at the first failure and every tenth."""
+    delay = min(0.1 * 2.0 ** (failures - 1), 5.0)
+    if failures == 1 or failures % 10 == 0:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log.warning(event, error=error, retry_in_ms=int(delay * 1000))
+    return delay
 
 
 # Redis unreachable, or back but not ready (LOADING after a restart): wait and try again.

@@ -21,7 +21,7 @@ import structlog
 
 from . import errorinfo, keys, retention, scripts, stored
 from .clock import now_ms
-from .connection import REDIS_ERRORS, Connection
+from .connection import REDIS_ERRORS, Connection, backoff_after
 from .definition import Job
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 
@@ -124,7 +124,8 @@ class QueueRunner:
                 self._pending[:0] = batch
                 self._recover = want > 0
                 failures += 1
-                await self._sleep(_redis_backoff(failures, exc))
+                event = "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
+                await self._sleep(backoff_after(failures, exc, event))
                 continue
             for settlement in batch:
                 if not settlement.stored.done():
@@ -381,13 +382,3 @@ class QueueRunner:
     async def _sleep(self, timeout: float | None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout)
-
-
-def _redis_backoff(failures: int, exc: BaseException) -> float:
-    """Seconds to wait after `failures` failed turns in a row (0.1 s doubling to 5 s); logs now and then."""
-    delay = min(0.1 * 2.0 ** (failures - 1), 5.0)
-    if failures == 1 or failures % 10 == 0:
-        event = "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        log.warning(event, error=error, retry_in_ms=int(delay * 1000))
-    return delay

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
-import hiredis
 from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .direct_socket import DirectSocket, open_direct
+from .direct_socket import ConnectionEnd, RespProtocol, pack
 from .scripts import LuaScript
-
-# hiredis' stub types the command as a 1-tuple; it takes any number of arguments.
-pack = cast(Callable[[tuple[Any, ...]], bytes], hiredis.pack_command)
 
 
 class ScriptLink:
@@ -71,27 +67,23 @@ class ScriptLink:
             return self._replies
 
 
-class _Replies(asyncio.Protocol):
+class _Replies(RespProtocol):
     """Resolves calls in the order they were written; fails them all when the connection breaks."""
 
     def __init__(self, timeout: float | None) -> None:
+        super().__init__()
         self._loop = asyncio.get_running_loop()
-        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
         self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._timeout = timeout
         self._watchdog: asyncio.TimerHandle | None = None
-        self._socket: DirectSocket | None = None
         self.broken: BaseException | None = None
 
-    async def open(self, redis: Redis) -> None:
-        self._socket = await open_direct(redis, self)
-
     async def send(self, packed: bytes) -> Any:
-        if self.broken is not None or self._socket is None:
+        if self.broken is not None or self.socket is None:
             raise RedisConnectionError(str(self.broken or "not connected"))
         future = self._loop.create_future()
         self._waiting.append((future, self._loop.time()))
-        self._socket.write(packed)
+        self.socket.write(packed)
         if self._timeout is not None and self._watchdog is None:
             self._watchdog = self._loop.call_later(self._timeout, self._check_overdue)
         reply = await future
@@ -99,21 +91,13 @@ class _Replies(asyncio.Protocol):
             raise BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
         return reply
 
-    def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        try:
-            while (reply := self._reader.gets()) is not False:
-                future, _ = self._waiting.popleft()
-                if not future.done():  # its caller was cancelled: the reply is dropped, in order
-                    future.set_result(reply)
-        except (InvalidResponse, IndexError) as exc:  # garbage, or a reply nobody asked for
-            self._break(RedisConnectionError(f"unexpected data from Redis: {exc!r}"))
-
-    def eof_received(self) -> bool:
-        return False  # the transport closes: connection_lost fails what is waiting
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._break(RedisConnectionError(f"connection to Redis lost: {exc}" if exc else "Redis closed the connection"))
+    def reply_received(self, reply: Any) -> None:
+        if not self._waiting:
+            self.failed(RedisConnectionError(f"unexpected data from Redis: a reply nobody asked for: {reply!r}"))
+            return
+        future, _ = self._waiting.popleft()
+        if not future.done():  # its caller was cancelled: the reply is dropped, in order
+            future.set_result(reply)
 
     def _check_overdue(self) -> None:
         self._watchdog = None
@@ -121,15 +105,15 @@ class _Replies(asyncio.Protocol):
             return
         left = self._waiting[0][1] + self._timeout - self._loop.time()
         if left <= 0:
-            self._break(RedisTimeoutError(f"no reply from Redis within {self._timeout:g} s"))
+            self.failed(RedisTimeoutError(f"no reply from Redis within {self._timeout:g} s"))
         else:
             self._watchdog = self._loop.call_later(left, self._check_overdue)
 
-    def _break(self, error: RedisConnectionError | RedisTimeoutError) -> None:
+    def failed(self, error: ConnectionEnd) -> None:
         if self.broken is None:
             self.broken = error
-            if self._socket is not None:
-                self._socket.transport.abort()
+            if self.socket is not None:
+                self.socket.transport.abort()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -139,6 +123,6 @@ class _Replies(asyncio.Protocol):
                 future.set_exception(type(error)(*error.args))
 
     async def close(self) -> None:
-        self._break(RedisConnectionError("connection closed"))
-        if self._socket is not None:
-            await self._socket.close()
+        self.failed(RedisConnectionError("connection closed"))
+        if self.socket is not None:
+            await self.socket.close()

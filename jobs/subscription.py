@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from typing import Any
 
-import hiredis
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .direct_socket import DirectSocket, open_direct
-from .script_link import pack
+from .direct_socket import ConnectionEnd, RespProtocol, pack
 
 log = structlog.get_logger("jobs")
 
@@ -28,14 +27,14 @@ PROBE_INTERVAL = 10.0
 Handler = Callable[[bytes], None]
 
 
-class Subscription(asyncio.Protocol):
+class Subscription(RespProtocol):
     """Subscribed to the channels of `handlers`; each message's data goes to its channel's handler."""
 
     def __init__(self, handlers: Mapping[bytes, Handler], probe_interval: float = PROBE_INTERVAL) -> None:
+        super().__init__()
         self._handlers = handlers
         self._probe_interval = probe_interval
         self._loop = asyncio.get_running_loop()
-        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
         self._acks_left = len(handlers)
         self._subscribed: asyncio.Future[None] = self._loop.create_future()
         self._lost: asyncio.Future[None] = self._loop.create_future()
@@ -44,32 +43,24 @@ class Subscription(asyncio.Protocol):
 
     async def run(self, redis: Redis, on_subscribed: Callable[[], None]) -> None:
         """Subscribe, call `on_subscribed` once Redis confirmed every channel, then dispatch until
-        the connection breaks: that raises redis' ConnectionError or TimeoutError."""
-        socket = await open_direct(redis, self)
+        the connection breaks, which raises redis' ConnectionError or TimeoutError (it never returns)."""
+        socket = await self.open(redis)
         try:
             socket.write(pack(("SUBSCRIBE", *self._handlers)))
             await asyncio.wait([self._subscribed, self._lost], return_when=asyncio.FIRST_COMPLETED)
             if self._subscribed.done():
                 on_subscribed()
-                self._probe = self._loop.call_later(self._probe_interval, self._tick, socket)
+                self._probe = self._loop.call_later(self._probe_interval, self._tick)
             await self._lost
         finally:
             if self._probe is not None:
                 self._probe.cancel()
             await socket.close()
 
-    def data_received(self, data: bytes) -> None:
+    def reply_received(self, reply: Any) -> None:
         self._heard = True
-        self._reader.feed(data)
-        try:
-            while (reply := self._reader.gets()) is not False:
-                self._dispatch(reply)
-        except InvalidResponse as exc:
-            self._end(RedisConnectionError(f"unexpected data from Redis: {exc!r}"))
-
-    def _dispatch(self, reply: object) -> None:
         if isinstance(reply, ResponseError):
-            self._end(RedisConnectionError(f"Redis refused the subscription: {reply}"))
+            self.failed(RedisConnectionError(f"Redis refused the subscription: {reply}"))
         elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
             handler = self._handlers.get(reply[1])
             if handler is not None:
@@ -83,20 +74,15 @@ class Subscription(asyncio.Protocol):
                 self._subscribed.set_result(None)
         # anything else is a probe's pong
 
-    def _tick(self, socket: DirectSocket) -> None:
+    def _tick(self) -> None:
         if not self._heard:
-            self._end(RedisTimeoutError(f"no answer from Redis to a PING within {self._probe_interval:g} s"))
+            self.failed(RedisTimeoutError(f"no answer from Redis to a PING within {self._probe_interval:g} s"))
             return
         self._heard = False
-        socket.write(pack(("PING",)))
-        self._probe = self._loop.call_later(self._probe_interval, self._tick, socket)
+        assert self.socket is not None
+        self.socket.write(pack(("PING",)))
+        self._probe = self._loop.call_later(self._probe_interval, self._tick)
 
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._end(RedisConnectionError(f"connection to Redis lost: {exc}" if exc else "Redis closed the connection"))
-
-    def _end(self, error: RedisConnectionError | RedisTimeoutError) -> None:
+    def failed(self, error: ConnectionEnd) -> None:
         if not self._lost.done():
             self._lost.set_exception(error)

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from . import keys, registry
-from .connection import REDIS_ERRORS, Connection, connect, wait_until_reachable
+from .connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from .definition import Job
 from .queue_runner import QueueOptions, QueueRunner
 from .settings import Settings, get_settings
@@ -167,17 +167,12 @@ class Worker:
 
         try:
             while True:
-                error = "the subscription ended"
                 try:
                     await Subscription(handlers).run(conn.redis, subscribed)
-                except REDIS_ERRORS as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                failures += 1
-                self._not_listening()
-                delay = min(0.1 * 2**failures, 5.0)
-                if failures == 1 or failures % 10 == 0:  # queues poll meanwhile: slower, nothing lost
-                    log.warning("worker.subscription_failed", error=error, retry_in_ms=int(delay * 1000))
-                await asyncio.sleep(delay)
+                except REDIS_ERRORS as exc:  # queues poll meanwhile: slower, nothing lost
+                    failures += 1
+                    self._not_listening()
+                    await asyncio.sleep(backoff_after(failures, exc, "worker.subscription_failed"))
         finally:
             self._not_listening()
 
