@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
@@ -78,3 +81,20 @@ def test_events_follow_structlog_once_it_is_reconfigured() -> None:
         events.error("job.failed", error={"type": "ValueError"})
     assert captured == [{"event": "job.failed", "error": {"type": "ValueError"}, "log_level": "error"}]
     assert lines(stdout) == []
+
+
+async def test_a_line_rendered_later_shows_the_context_and_time_of_its_event() -> None:
+    stdout = configure("INFO")
+    with structlog.contextvars.bound_contextvars(job_id="j-1"):
+        events.info("job.completed", duration_ms=1.0)
+    structlog.contextvars.bind_contextvars(job_id="j-2", tenant="later")  # before the line is rendered
+    try:
+        after = time.time()
+        assert stdout.getvalue() == b""  # rendered and written at the next iteration
+        await asyncio.sleep(0)
+        (line,) = lines(stdout)
+    finally:
+        structlog.contextvars.unbind_contextvars("job_id", "tenant")
+    assert line["job_id"] == "j-1" and "tenant" not in line
+    logged = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
+    assert logged <= after
