@@ -35,8 +35,8 @@ class EventLogger:
 
     @staticmethod
     def _emit(method_name: str, level: int, event: str, fields: dict[str, Any]) -> None:
-        direct = logs._direct  # `direct_lines()` inlined: a call less on the per-job path
-        if direct is None or not direct.current():
+        direct = logs.direct_lines()
+        if direct is None:
             getattr(_structlog, method_name)(event, **fields)
         elif level >= direct.level:
             direct.emit(method_name, event, fields)
