@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The test suite's own Redis database (never the app's REDIS_URL); emptied when the suite ends.
+export JOBS_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install demo test test-fast lint format bench clean
 
@@ -18,11 +20,11 @@ demo: $(STAMP)  ## a worker plus example jobs against REDIS_URL (or a private re
 	$(BIN)/python -m examples.demo
 
 test: $(STAMP)  ## the whole suite, slow fault tests included (what CI runs)
-	scripts/ensure-redis.sh 6379
+	scripts/ensure-redis.sh $(JOBS_TEST_REDIS_URL)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
-	scripts/ensure-redis.sh 6379
+	scripts/ensure-redis.sh $(JOBS_TEST_REDIS_URL)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)

@@ -11,7 +11,8 @@ import asyncio
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 
@@ -79,9 +80,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m servers.jo
 
 
 def _run(worker: Worker) -> None:
+    _loop_runner()(worker.run())
+
+
+def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's runner when the `fast` extra is installed, else asyncio's. Returned, not called,
+    inside the `except`: a run there would chain every exception of the job to the ImportError."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(worker.run())
-    else:
-        uvloop.run(worker.run())
+        return asyncio.run
+    run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
+    return run

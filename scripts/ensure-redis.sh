@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Make sure a Redis answers on 127.0.0.1:${1:-6379}; start a throwaway one (no persistence) if not.
+# Make sure a Redis answers at $1: a port on 127.0.0.1 (default 6379) or a redis:// URL. For a
+# local address, start a throwaway one (no persistence) if none answers.
 set -euo pipefail
-port="${1:-6379}"
-ping() { redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
+target="${1:-6379}"
+host=127.0.0.1
+port="$target"
+if [[ "$target" == redis://* ]]; then
+  hostport="${target#redis://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
+  host="${hostport%%:*}"; port="${hostport##*:}"; [[ "$port" == "$hostport" ]] && port=6379
+fi
+ping() { redis-cli -h "$host" -p "$port" ping 2>/dev/null | grep -q PONG; }
 command -v redis-cli >/dev/null || { echo "error: redis-cli not found: install Redis (apt-get install redis-server)" >&2; exit 1; }
 ping && exit 0
+if [[ "$host" != 127.0.0.1 && "$host" != localhost ]]; then
+  echo "error: no Redis answers at $host:$port" >&2; exit 1
+fi
 command -v redis-server >/dev/null || { echo "error: no Redis on port $port and redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
 echo "starting redis-server on 127.0.0.1:$port" >&2
 redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \

@@ -1,4 +1,10 @@
-"""Fixtures: a real Redis (db 15 by default), a unique queue per test, throwaway jobs, workers."""
+"""Fixtures: a real Redis (db 15 by default), a unique queue per test, throwaway jobs, workers.
+
+The suite's Redis is `JOBS_TEST_REDIS_URL` (default redis://127.0.0.1:6379/15), never the app's
+`REDIS_URL`: a developer's exported REDIS_URL must not send the suite into their database. That
+database belongs to the suite: it is refused if it holds keys the suite did not write, and
+emptied when the suite ends.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-os.environ.setdefault("REDIS_URL", os.environ.get("JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+# Every trigger, worker and subprocess of the suite goes to the suite's own database.
+os.environ.update(REDIS_URL=os.environ.get("JOBS_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15")
 
 import pytest
 import structlog
@@ -21,6 +28,31 @@ from jobs.worker import Worker
 from .helpers import wait_until
 
 REDIS_URL = os.environ["REDIS_URL"]
+SUITE_MARKER = "jobs:test-suite"  # set while the suite owns the database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_database() -> Iterator[None]:
+    """Own the suite's database for the run: refuse one that holds other data, empty it after."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except sync_redis.RedisError as exc:
+        pytest.exit(f"the test suite's Redis (JOBS_TEST_REDIS_URL={REDIS_URL}) does not answer: {exc}", returncode=3)
+    if client.dbsize() and not client.exists(SUITE_MARKER):
+        pytest.exit(
+            f"JOBS_TEST_REDIS_URL={REDIS_URL} holds {client.dbsize()} keys the suite did not write; "
+            "point JOBS_TEST_REDIS_URL at an empty database of its own (the suite empties it when done)",
+            returncode=3,
+        )
+    client.set(SUITE_MARKER, "1")
+    try:
+        yield
+    finally:
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture(autouse=True)
