@@ -102,6 +102,12 @@ class QueueRunner:
         self._recover = False
         self._ready: dict[str, tuple[Claimed, float]] = {}  # claimed ahead: locked, not started
         self._prefetch = PREFETCH  # 0 while a held job had to be given back, until a job ends
+        # Burst: turns so far, and whether the last one found nothing due, running or scheduled.
+        # The worker ends a burst only once every queue is idle in a turn that began after all
+        # of them were (a job of one queue may trigger one on another): see `Worker._end_burst`.
+        self.turns = 0
+        self.idle = False
+        self.progress = asyncio.Event()  # set after every burst turn; the worker may share one
 
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
@@ -132,15 +138,23 @@ class QueueRunner:
                     settlement.stored.set_result(None)
             for claim in claimed:
                 self._start(claim)
+            if self.options.burst:
+                self._burst_turn(idle=not (claimed or batch or self.running or self._ready) and next_due < 0)
+                if self.idle:
+                    await self._sleep(None)  # until the worker asks for another look, or a trigger
+                    continue
             if claimed or batch or self.stopping:
                 continue
-            if self.options.burst and not self.running and not self._ready and next_due < 0:
-                break
             wait = self.options.poll_interval
             if next_due >= 0:
                 wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
             hold = self._hold_left()
             await self._sleep(wait if hold is None else min(wait, hold))
+
+    def _burst_turn(self, *, idle: bool) -> None:
+        self.turns += 1
+        self.idle = idle
+        self.progress.set()
 
     def stop(self) -> None:
         """Claim nothing more; `run` returns once the running jobs are done and stored."""

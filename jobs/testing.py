@@ -14,7 +14,7 @@ import types
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest.mock import AsyncMock
 
@@ -27,7 +27,17 @@ from .records import JobRecord, JobStatus
 from .settings import load_settings
 from .worker import Worker
 
-__all__ = ["BurstWorker", "TriggerLog", "Triggered", "mock_triggers", "mocked", "run_triggered", "triggered"]
+__all__ = [
+    "BurstWorker",
+    "MockedJobHandle",
+    "NotRunError",
+    "TriggerLog",
+    "Triggered",
+    "mock_triggers",
+    "mocked",
+    "run_triggered",
+    "triggered",
+]
 
 _MISSING: Any = object()
 _PATCHED = ("trigger", "trigger_many")
@@ -44,13 +54,60 @@ class Triggered:
     enqueued_ms: int
 
 
+class NotRunError(LookupError):
+    """The result of a job a mocked trigger recorded, asked before `run_triggered()` ran it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MockedJobHandle(JobHandle):
+    """What a mocked trigger returns: a `JobHandle` that answers from the test's trigger log,
+    never from Redis (a mocked job is not in Redis, and the test may have none)."""
+
+    trigger_log: TriggerLog | None = field(default=None, repr=False, compare=False)
+
+    async def status(self) -> JobStatus:
+        """QUEUED (SCHEDULED with a delay) until `run_triggered()` runs it, then its outcome."""
+        record = self._log().records.get(self.id)
+        if record is not None:
+            return record.status
+        item = self._log().find(self.id)
+        if item is None:
+            return JobStatus.NOT_FOUND
+        return JobStatus.SCHEDULED if item.delay_ms > 0 else JobStatus.QUEUED
+
+    async def record(self) -> JobRecord | None:
+        return self._log().records.get(self.id)
+
+    async def result(self, timeout: float | None = None, *, poll_interval: float = 0.05) -> Any:
+        """The result once `run_triggered()` ran the job (`JobFailedError` if it failed); before
+        that `NotRunError` at once: nothing else will run a mocked job, so waiting cannot help."""
+        record = self._log().records.get(self.id)
+        if record is None:
+            raise NotRunError(
+                f"job {self.job} {self.id} came from a mocked trigger and has not run: "
+                "call `await jobs.testing.run_triggered()` first, or use the jobs_worker fixture for a real worker"
+            )
+        if record.status is JobStatus.FAILED:
+            raise JobFailedError(record)
+        return record.result
+
+    def _log(self) -> TriggerLog:
+        assert self.trigger_log is not None, "a MockedJobHandle is made by a mocked trigger"
+        return self.trigger_log
+
+
 class TriggerLog:
-    """Every job the mocked triggers accepted while `mock_triggers()` was active, in order."""
+    """Every job the mocked triggers accepted while `mock_triggers()` was active, in order,
+    and the records of those `run_triggered()` ran, by id."""
 
     def __init__(self) -> None:
         self.triggered: list[Triggered] = []
+        self.records: dict[str, JobRecord] = {}
         self._taken = 0
         self._ids: set[str] = set()
+
+    def find(self, job_id: str) -> Triggered | None:
+        return next((t for t in self.triggered if t.handle.id == job_id), None)
 
     def accept(
         self, job: Job[Any], payloads: list[Any], delay: Delay | None = None, job_id: str | None = None
@@ -63,11 +120,11 @@ class TriggerLog:
         now = now_ms()
         encoded = [job.encode(payload, now) for payload in payloads]  # raises ValidationError
         delay_ms = to_ms(delay)
-        handles = []
+        handles: list[JobHandle] = []
         for data in encoded:
             handle_id = job_id or uuid.uuid4().hex
             fresh = handle_id not in self._ids
-            handle = JobHandle(id=handle_id, job=job.name, queue=job.queue, enqueued=fresh)
+            handle = MockedJobHandle(id=handle_id, job=job.name, queue=job.queue, enqueued=fresh, trigger_log=self)
             if fresh:
                 self._ids.add(handle_id)
                 self.triggered.append(Triggered(job, handle, stored.decode(data).payload, delay_ms, now))
@@ -187,6 +244,7 @@ async def run_triggered(*, fail_fast: bool = True, sleep_backoff: bool = False, 
         if len(records) >= limit:
             raise RuntimeError(f"run_triggered ran {limit} jobs and more keep coming; raise limit= if that is intended")
         record, error = await _run(item, sleep_backoff)
+        log.records[record.id] = record
         records.append(record)
         if fail_fast and record.status is JobStatus.FAILED:
             raise JobFailedError(record) from error

@@ -81,8 +81,12 @@ class Worker:
         if not self.queues:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
         self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q)) for q in self.queues]
+        progress = asyncio.Event()
+        for runner in self.runners:
+            runner.progress = progress
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
+        burst = asyncio.create_task(self._end_burst(progress)) if self.burst else None
         log.info(
             "worker.ready",
             queues=self.queues,
@@ -97,11 +101,38 @@ class Worker:
         for runner in self.runners:
             runner.stop()
         await self._drain(drained)
-        for task in (listener, stop):  # no more hand-offs reach this worker: see QueueRunner.close
+        tasks = [listener, stop] if burst is None else [listener, stop, burst]
+        for task in tasks:  # no more hand-offs reach this worker: see QueueRunner.close
             task.cancel()
-        await asyncio.gather(listener, stop, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(r.close() for r in self.runners))
         log.info("worker.stopped", **self.totals())
+
+    async def _end_burst(self, progress: asyncio.Event) -> None:
+        """Stop a burst once nothing is queued, due, scheduled or running on any of its queues.
+
+        A queue found empty is not enough: a job still running on another queue may trigger one
+        on it. So once every queue is idle (then nothing runs in this process), each looks once
+        more; if every one of those looks, all begun after that moment, finds nothing, the
+        burst is over. Otherwise the jobs found run, and the check starts again.
+        """
+        runners = self.runners
+
+        async def until(condition: Callable[[], bool]) -> None:
+            while not condition():
+                progress.clear()
+                await progress.wait()
+
+        while True:
+            await until(lambda: all(r.idle for r in runners))
+            marks = [r.turns for r in runners]
+            for runner in runners:
+                runner.wake.set()
+            await until(lambda: all(r.idle and r.turns > m for r, m in zip(runners, marks, strict=True)))
+            if all(r.turns == m + 1 for r, m in zip(runners, marks, strict=True)):  # one empty look each
+                for runner in runners:
+                    runner.stop()
+                return
 
     def totals(self) -> dict[str, int]:
         total = {"completed": 0, "failed": 0, "retried": 0, "released": 0}

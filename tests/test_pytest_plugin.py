@@ -328,3 +328,44 @@ def test_an_anyio_suite_gets_the_mocks_without_pytest_asyncio(project: UserProje
         "no:asyncio",
     )
     result.assert_outcomes(passed=2)
+
+
+def test_a_mocked_handle_answers_from_the_test_not_from_redis(project: UserProject) -> None:
+    """status/record/result of a mocked trigger's handle: queued (or scheduled) until run_triggered
+    runs the job, then its outcome; `result()` before that says so at once. Redis is unreachable."""
+    result = project.run(
+        """
+        import pytest
+
+        import userjobs
+        from jobs import JobFailedError, JobStatus, job
+        from jobs.testing import NotRunError, run_triggered
+
+        async def test_status_and_result_follow_run_triggered():
+            handle = await userjobs.signup("ada@example.com")
+            later = await userjobs.send_email.trigger({"to": "b@x", "subject": "Later"}, delay=60)
+            assert await handle.status() is JobStatus.QUEUED
+            assert await later.status() is JobStatus.SCHEDULED
+            assert await handle.record() is None
+            with pytest.raises(NotRunError, match="mocked trigger and has not run: call `await jobs.testing.run_triggered"):
+                await handle.result(timeout=5)
+            await run_triggered()
+            assert await handle.status() is JobStatus.COMPLETED
+            assert await handle.result() == "sent to ada@example.com"
+            record = await handle.record()
+            assert record is not None and record.attempts == 1
+
+        async def broken(payload: userjobs.Email) -> None:
+            raise RuntimeError("smtp down")
+
+        broken_job = job(name=userjobs.send_email.name + "-broken", queue=userjobs.QUEUE, run=broken, attempts=1)
+
+        async def test_a_failed_job_raises_from_its_mocked_handle():
+            handle = await broken_job.trigger({"to": "ada@example.com", "subject": "Hi"})
+            await run_triggered(fail_fast=False)
+            assert await handle.status() is JobStatus.FAILED
+            with pytest.raises(JobFailedError, match="smtp down"):
+                await handle.result()
+        """,
+    )
+    result.assert_outcomes(passed=2)

@@ -364,3 +364,27 @@ async def test_a_job_claimed_ahead_behind_a_long_job_is_given_back_to_another_wo
     finally:
         gate.set()
     assert await held.result(timeout=3) == 1
+
+
+async def test_a_burst_worker_runs_what_its_jobs_trigger_on_its_other_queues(define: Define, queue: str) -> None:
+    """A burst ends only when every queue is empty after all were idle: a job of one queue may
+    trigger a job on another queue that was already found empty."""
+    audit_queue = f"{queue}-audit"
+    audited: list[str] = []
+
+    async def audit(payload: Greeting) -> None:
+        audited.append(payload.name)
+
+    audit_job = define(audit, queue=audit_queue)
+
+    async def chain(payload: Greeting) -> None:
+        await asyncio.sleep(0.2)  # the audit queue has long found itself empty by now
+        await audit_job.trigger({"name": payload.name})
+
+    chain_job = define(chain)
+    await chain_job.trigger_many([{"name": "a"}, {"name": "b"}])
+    worker = await run_burst([queue, audit_queue])
+    assert sorted(audited) == ["a", "b"]
+    assert worker.totals()["completed"] == 4
+    counts = [await admin.counts(q) for q in (queue, audit_queue)]
+    assert all(c.queued == c.scheduled == c.running == 0 for c in counts), counts
