@@ -1,25 +1,22 @@
-"""Three example jobs that show the whole lifecycle in the worker's logs.
+"""The example jobs `make demo` runs (JOBS_MODULES=examples.jobs), each showing one outcome:
 
-- `send-welcome-email` succeeds at once;
+- `send-welcome-email` (examples/emails.py) succeeds at once, and triggers `audit-log`;
 - `sync-crm-contact` fails twice (a flaky upstream), then succeeds on its third attempt;
 - `charge-card` fails for good: a declined card is an `UnrecoverableError`, not retried.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from examples.audit import audit_log
+from examples.emails import send_welcome_email
 from jobs import Backoff, UnrecoverableError, current_attempt, job
 
+__all__ = ["audit_log", "charge_card", "send_welcome_email", "sync_crm_contact"]
+
 log = structlog.get_logger(__name__)
-
-
-class WelcomeEmail(BaseModel):
-    to: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    name: str
 
 
 class CrmContact(BaseModel):
@@ -29,13 +26,6 @@ class CrmContact(BaseModel):
 class Charge(BaseModel):
     user_id: str
     amount_cents: int
-
-
-@job(name="send-welcome-email", queue="emails")
-async def send_welcome_email(payload: WelcomeEmail) -> dict[str, str]:
-    await asyncio.sleep(0.05)  # stands in for the email provider's API call
-    log.info("email.sent", to=payload.to)
-    return {"status": "sent", "to": payload.to}
 
 
 @job(name="sync-crm-contact", queue="default", attempts=5, backoff=Backoff.exponential(delay_ms=500))

@@ -1,11 +1,7 @@
-"""Triggering a job from a web handler (FastAPI here; Starlette is the same `await`)."""
-
-from __future__ import annotations
-
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from examples.jobs import send_welcome_email
+from examples.emails import send_welcome_email
 
 app = FastAPI()
 

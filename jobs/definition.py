@@ -13,9 +13,9 @@ import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, PydanticUserError, TypeAdapter
 
 from . import enqueue, registry
 from .backoff import Backoff
@@ -23,7 +23,12 @@ from .errors import JobDefinitionError, PayloadNotJSONError, PayloadTooLargeErro
 from .handle import JobHandle
 from .settings import get_settings
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 P = TypeVar("P")
+M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", bound="DataclassInstance")
 
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF = Backoff.exponential(delay_ms=3000)
@@ -89,9 +94,20 @@ class Job(Generic[P]):
             )
         return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
 
+    # The payload a trigger takes, for type checkers: a pydantic model or dataclass payload may
+    # also be given as a plain mapping (checked at run time only); any other type (a TypedDict,
+    # int, list[str], ...) is checked as written, dict literals against a TypedDict included.
+    @overload
     async def trigger(
-        self, payload: P | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
-    ) -> JobHandle:
+        self: Job[M], payload: M | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+    ) -> JobHandle: ...
+    @overload
+    async def trigger(
+        self: Job[D], payload: D | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+    ) -> JobHandle: ...
+    @overload
+    async def trigger(self, payload: P, *, delay: Delay | None = None, job_id: str | None = None) -> JobHandle: ...
+    async def trigger(self, payload: Any, *, delay: Delay | None = None, job_id: str | None = None) -> JobHandle:
         """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
 
         A `job_id` that is already queued, running or retained enqueues nothing:
@@ -99,7 +115,13 @@ class Job(Generic[P]):
         """
         return await enqueue.enqueue_one(self, payload, delay=delay, job_id=job_id)
 
-    async def trigger_many(self, payloads: Iterable[P | Mapping[str, Any]]) -> list[JobHandle]:
+    @overload
+    async def trigger_many(self: Job[M], payloads: Iterable[M | Mapping[str, Any]]) -> list[JobHandle]: ...
+    @overload
+    async def trigger_many(self: Job[D], payloads: Iterable[D | Mapping[str, Any]]) -> list[JobHandle]: ...
+    @overload
+    async def trigger_many(self, payloads: Iterable[P]) -> list[JobHandle]: ...
+    async def trigger_many(self, payloads: Iterable[Any]) -> list[JobHandle]:
         """Validate every payload first, then enqueue them all in one round trip."""
         return await enqueue.enqueue_many(self, payloads)
 
@@ -163,7 +185,7 @@ def job(
             keep_failed=keep_failed,
         )
         payload_type = payload_type_of(fn)
-        defined: Job[P] = Job(config=config, payload_type=payload_type, adapter=TypeAdapter(payload_type))
+        defined: Job[P] = Job(config=config, payload_type=payload_type, adapter=_adapter(fn, payload_type))
         registry.register(defined)
         return defined
 
@@ -185,6 +207,19 @@ def payload_type_of(fn: Callable[..., Any]) -> Any:
     if params[0].name not in hints:
         raise JobDefinitionError(f"{label}: annotate the payload argument with its type")
     return hints[params[0].name]
+
+
+def _adapter(fn: Callable[..., Any], payload_type: Any) -> TypeAdapter[Any]:
+    try:
+        return TypeAdapter(payload_type)
+    except PydanticUserError as exc:
+        label = getattr(fn, "__qualname__", repr(fn))
+        if exc.code == "typed-dict-version":  # typing.TypedDict before Python 3.12
+            raise JobDefinitionError(
+                f"{label}: the payload uses typing.TypedDict, which pydantic cannot validate before Python 3.12; "
+                "use `from typing_extensions import TypedDict` instead"
+            ) from None
+        raise JobDefinitionError(f"{label}: pydantic cannot validate the payload type {payload_type!r}: {exc}") from exc
 
 
 def _check_name(what: str, value: str) -> str:

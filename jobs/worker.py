@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -128,7 +129,8 @@ class Worker:
             marks = [r.turns for r in runners]
             for runner in runners:
                 runner.wake.set()
-            await until(lambda: all(r.idle and r.turns > m for r, m in zip(runners, marks, strict=True)))
+            looked = functools.partial(_looked_again, runners, marks)
+            await until(looked)
             if all(r.turns == m + 1 for r, m in zip(runners, marks, strict=True)):  # one empty look each
                 for runner in runners:
                     runner.stop()
@@ -210,6 +212,11 @@ class Worker:
     def _not_listening(self) -> None:
         for runner in self.runners:
             runner.listening = False
+
+
+def _looked_again(runners: list[QueueRunner], marks: list[int]) -> bool:
+    """Every runner has taken a turn since `marks` and is idle again."""
+    return all(r.idle and r.turns > m for r, m in zip(runners, marks, strict=True))
 
 
 def _waker(runner: QueueRunner) -> Callable[[bytes], None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+import typing
 from datetime import timedelta
 
 import pytest
@@ -147,3 +149,19 @@ def test_bad_options_fail_at_definition(options: dict[str, object], message: str
     with pytest.raises(JobDefinitionError, match=message):
         job(**{"name": "never-defined", "run": send_welcome, **options})  # type: ignore[call-overload]
     assert "never-defined" not in {j.name for j in registry.all_jobs()}
+
+
+class StdlibInvite(typing.TypedDict):
+    email: str
+
+
+def test_a_typing_typeddict_payload_before_python_3_12_says_to_use_typing_extensions(define: Define) -> None:
+    """pydantic cannot validate `typing.TypedDict` before 3.12: the definition says what to write."""
+
+    async def invite(payload: StdlibInvite) -> None: ...
+
+    if sys.version_info >= (3, 12):
+        assert define(invite).validate({"email": "a@x"}) == {"email": "a@x"}
+        return
+    with pytest.raises(JobDefinitionError, match="use `from typing_extensions import TypedDict` instead"):
+        define(invite)

@@ -347,7 +347,7 @@ def test_a_mocked_handle_answers_from_the_test_not_from_redis(project: UserProje
             assert await handle.status() is JobStatus.QUEUED
             assert await later.status() is JobStatus.SCHEDULED
             assert await handle.record() is None
-            with pytest.raises(NotRunError, match="mocked trigger and has not run: call `await jobs.testing.run_triggered"):
+            with pytest.raises(NotRunError, match="has not run: call `await jobs.testing.run_triggered"):
                 await handle.result(timeout=5)
             await run_triggered()
             assert await handle.status() is JobStatus.COMPLETED

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypedDict, assert_type
+from dataclasses import dataclass
+from typing import assert_type
 
 from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 from jobs import Job, JobHandle, job
 
@@ -32,11 +34,35 @@ async def invoice_job(payload: Invoice) -> int:
 assert_type(invoice_job, Job[Invoice])
 
 
+@dataclass
+class Refund:
+    amount_cents: int
+
+
+@job(name="typing-refund")
+async def refund_job(payload: Refund) -> None: ...
+
+
+@job(name="typing-count")
+async def count_job(payload: int) -> None: ...
+
+
 async def handler() -> None:
     handle = await send_welcome_job.trigger({"user_id": "u-1"})
     assert_type(handle, JobHandle)
     await send_welcome_job.trigger(Welcome(user_id="u-1"))
     await invoice_job.trigger({"invoice_id": 1})
-    await send_welcome_job.trigger(42)  # type: ignore[arg-type]
+    await send_welcome_job.trigger(42)  # type: ignore[call-overload]
+    # A TypedDict payload: the dict literal itself is checked.
+    await invoice_job.trigger({"invoice_id": "1"})  # type: ignore[typeddict-item]
+    await invoice_job.trigger({"invoice": 1})  # type: ignore[typeddict-unknown-key, typeddict-item]
+    await invoice_job.trigger_many([{"invoice_id": 1}, {"invoice_id": 2}])
+    # A model or dataclass payload: instances are checked, a plain mapping only at run time.
+    await refund_job.trigger(Refund(amount_cents=100))
+    await refund_job.trigger({"amount_cents": 100})
+    await refund_job.trigger(Welcome(user_id="u-1"))  # type: ignore[call-overload]
+    await send_welcome_job.trigger_many([Welcome(user_id="u-1"), {"user_id": "u-2"}])
+    await count_job.trigger(3)
+    await count_job.trigger("3")  # type: ignore[arg-type]
     await send_welcome_job.config.run(Welcome(user_id="u-1"))
     await send_welcome_job.config.run({"user_id": "u-1"})  # type: ignore[arg-type]
