@@ -59,6 +59,46 @@ def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO") -> N
     silence_arq()
 
 
+def configure_for_tests(level: LogLevel = "INFO") -> None:
+    """Readable structlog lines in a test run (the pytest plugin, when the app configured none):
+    console lines at `level` on the stdout pytest captures, a failure's traceback printed below
+    its line instead of a dict repr full of `\\n`. The stdlib's logging is left to pytest."""
+    threshold = logging.getLevelNamesMapping()[level]
+
+    def below_level(_: Any, method_name: str, event_dict: Any) -> Any:
+        # A processor rather than a filtering logger: `structlog.testing.capture_logs()`, which
+        # replaces the processors, still sees every level.
+        if _METHOD_LEVELS.get(method_name, logging.INFO) < threshold:
+            raise structlog.DropEvent
+        return event_dict
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            below_level,
+            _LevelAndTimestamp(),
+            _readable_error,
+            structlog.dev.ConsoleRenderer(colors=False, sort_keys=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        logger_factory=structlog.PrintLoggerFactory(),  # the sys.stdout of the moment: pytest's capture
+        cache_logger_on_first_use=False,
+    )
+
+
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
 class _DirectLines:
     """The JSON chain configured above, run without structlog's dispatch, for the worker's own
     per-job events (`jobs.events`): the same processors, so the same line, for less.

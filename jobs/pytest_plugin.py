@@ -28,6 +28,9 @@ WORKER_FIXTURE = "jobs_worker"
 _MOCKS = pytest.StashKey[contextlib.ExitStack]()
 
 
+_LOGGING = pytest.StashKey[bool]()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "jobs_auto_mock",
@@ -35,12 +38,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
         help="jobs: mock every job's trigger in every test (default true); false sends triggers to Redis",
     )
+    parser.addini(
+        "jobs_log_level",
+        default="INFO",
+        help="jobs: level of the library's log lines in tests when structlog is not configured (default INFO)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{REAL_JOBS_MARK}: triggers in this test go to Redis for real instead of the jobs auto-mock"
     )
+    level = str(config.getini("jobs_log_level")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise pytest.UsageError(f"jobs_log_level: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+
+
+def _readable_logs(config: pytest.Config) -> None:
+    """Before the first test: if nothing configured structlog (the app's own setup wins, even one
+    made while collecting), the library's lines become readable console lines (`jobs.logs`)."""
+    if _LOGGING in config.stash:
+        return
+    import structlog
+
+    config.stash[_LOGGING] = not structlog.is_configured()
+    if config.stash[_LOGGING]:
+        from .logs import configure_for_tests
+
+        configure_for_tests(str(config.getini("jobs_log_level")).upper())  # type: ignore[arg-type]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_LOGGING, False):
+        import structlog
+
+        structlog.reset_defaults()
 
 
 def _auto_mock(item: pytest.Item) -> bool:
@@ -53,6 +85,7 @@ def _auto_mock(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    _readable_logs(item.config)
     if _auto_mock(item):
         from .testing import mock_triggers
 

@@ -9,6 +9,7 @@ emptied when the suite ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -140,6 +141,10 @@ def logs() -> Iterator[list[dict[str, Any]]]:
     """Every structlog event of the test, with the context variables merged in, as dicts."""
     capture = structlog.testing.LogCapture()
     old = structlog.get_config()
-    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture], cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),  # every level, whatever was set
+        cache_logger_on_first_use=False,
+    )
     yield capture.entries
     structlog.configure(**old)

@@ -82,6 +82,11 @@ class UserProject:
         self.pytester.makepyfile(test_user=tests, **more_tests)
         return self.pytester.runpytest("-p", "no:cacheprovider", *args)
 
+    def run_alone(self, tests: str, *args: str) -> pytest.RunResult:
+        """In a process of its own: for what in-process runs share with this suite (structlog's setup)."""
+        self.pytester.makepyfile(test_user=tests)
+        return self.pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[UserProject]:
@@ -369,3 +374,42 @@ def test_a_mocked_handle_answers_from_the_test_not_from_redis(project: UserProje
         """,
     )
     result.assert_outcomes(passed=2)
+
+
+FAILING_TEST = """
+import userjobs
+from jobs import job
+from jobs.testing import run_triggered
+
+
+async def broken(payload: userjobs.Email) -> None:
+    raise RuntimeError("smtp down")
+
+
+broken_job = job(name=userjobs.send_email.name + "-broken", queue=userjobs.QUEUE, run=broken, attempts=1)
+
+
+async def test_the_job_fails():
+    await broken_job.trigger({"to": "a@x", "subject": "Hi"})
+    await run_triggered(fail_fast=False)
+"""
+
+
+def test_the_librarys_log_lines_are_readable_console_lines_at_info_in_a_users_tests(project: UserProject) -> None:
+    """Without structlog configured by the app: no DEBUG lines, and a traceback printed as one."""
+    output = project.run_alone(FAILING_TEST, "-rP").stdout.str()
+    (failed,) = [line for line in output.splitlines() if "job.failed" in line]
+    assert "error='RuntimeError: smtp down'" in failed and "{'type'" not in failed
+    assert "\nTraceback (most recent call last):\n" in output and 'RuntimeError("smtp down")' in output
+    assert "job.started" not in output
+
+
+def test_jobs_log_level_shows_debug_lines_and_an_apps_own_structlog_setup_wins(project: UserProject) -> None:
+    """`jobs_log_level = DEBUG` adds job.started; a conftest that configures structlog keeps its own output."""
+    project.pytester.makeini(ASYNCIO_INI + "jobs_log_level = DEBUG\n")
+    assert "job.started" in project.run_alone(FAILING_TEST, "-rP").stdout.str()
+    project.pytester.makeconftest(
+        "import structlog\nstructlog.configure(processors=[structlog.processors.JSONRenderer()])\n"
+    )
+    output = project.run_alone(FAILING_TEST, "-rP").stdout.str()
+    assert '"event": "job.failed"' in output and "Traceback (most recent call last):\n" not in output
