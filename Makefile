@@ -1,6 +1,8 @@
 # Everything bootstraps from a bare python3: the first target run creates .venv and installs.
 PYTHON ?= python3
-VENV := .venv
+# `make test VENV=.venv-core EXTRAS=dev` runs the suite without the optional extras (as CI does too).
+VENV ?= .venv
+EXTRAS ?= dev,fast
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # The test suite's own Redis database (never the app's REDIS_URL); emptied when the suite ends.
@@ -11,7 +13,7 @@ export JOBS_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,fast]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,4 +46,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf .venv .venv-core .mypy_cache .pytest_cache .ruff_cache

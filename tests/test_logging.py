@@ -4,12 +4,14 @@ while it runs (the job's own lines too), one line per final failure, JSON or con
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from jobs import Backoff, JobFailedError, UnrecoverableError, current_attempt
+from jobs import Backoff, JobFailedError, UnrecoverableError, current_attempt, get_record
 
 from .conftest import Define, StartWorker
 from .helpers import wait_until
@@ -172,3 +174,18 @@ def _is_json(line: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def test_without_uvloop_a_failure_traceback_is_only_the_jobs_own(queue: str, tmp_path: Path) -> None:
+    """No `fast` extra: the job's traceback (log line and record) is not chained to uvloop's ImportError."""
+    (tmp_path / "uvloop.py").write_text('raise ImportError("No module named \'uvloop\'")\n')
+    fail = await remote_job("process.fail", queue).trigger({"why": "plain asyncio"})
+    env = process_env(queue, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    done = run_to_exit([*WORKER, "--burst"], env)
+    assert done.returncode == 0, done.output
+    (failed,) = _of(parse_json_lines(done.stdout), "job.failed", fail.id)
+    record = await get_record(fail.id)
+    assert record is not None and record.error is not None
+    for traceback in (failed["error"]["traceback"], record.error.traceback):
+        assert "broken on purpose: plain asyncio" in traceback
+        assert "uvloop" not in traceback and "During handling" not in traceback, traceback
