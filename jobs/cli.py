@@ -11,12 +11,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -249,8 +247,4 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 
 def _configure_logging(settings: Settings) -> None:
     """The worker's log format, but on stderr: stdout carries the command's output."""
-    configure_logging(settings.log_format, settings.log_level)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+    configure_logging(settings.log_format, settings.log_level, to=sys.stderr)

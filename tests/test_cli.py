@@ -206,3 +206,16 @@ async def _enqueue(redis: Redis, queue: str, name: str, payloads: list[dict[str,
     script_keys = [keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)]
     await redis.register_script(scripts.ENQUEUE.text)(keys=script_keys, args=args)
     return ids
+
+
+async def test_log_events_under_log_format_json_are_json_lines_on_stderr(cli: Cli, queue: str, redis: Redis) -> None:
+    """`LOG_FORMAT=json`: pause, resume and remove log one JSON object per line on stderr, not a bytes repr."""
+    (job_id,) = await _enqueue(redis, queue, "cli-double", [{"n": 1}])
+    env = {"LOG_FORMAT": "json"}
+    results = [await cli(*args, env=env) for args in (("pause", queue), ("resume", queue), ("remove", job_id))]
+
+    assert [r.code for r in results] == [0, 0, 0], results
+    events = [json.loads(r.err) for r in results]
+    assert [e["event"] for e in events] == ["queue.paused", "queue.resumed", "job.removed"]
+    assert events[0]["queue"] == queue and events[2]["job_id"] == job_id
+    assert results[0].out.startswith(f"paused queue {queue}")
