@@ -44,6 +44,7 @@ def test_a_password_in_redis_url_never_appears_in_the_output(url: str) -> None:
     ("variable", "value"),
     [
         ("REDIS_URL", "nope"),
+        ("REDIS_URL", "redis://127.0.0.1:abc/0"),
         ("JOBS_CONCURRENCY", "0"),
         ("LOG_FORMAT", "xml"),
         ("LOG_LEVEL", "LOUD"),
