@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from . import keys, registry, retention
 from .clock import now_ms
-from .connection import unavailable
+from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from .definition import Job
 from .execution import Attempt, Retrying, run_attempt
 from .logs import configure_logging, silence_arq
@@ -62,8 +62,10 @@ def worker_settings(settings: Settings | None = None) -> type:
 
 
 def wait_for_redis(settings: Settings) -> None:
-    """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`."""
-    client = SyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
+    """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`
+    (`RedisURLError` at once for a URL that can never work), as `connection.wait_until_reachable`."""
+    url = settings.redis_url
+    client = SyncRedis.from_url(url, socket_connect_timeout=2)
     deadline = time.monotonic() + settings.jobs_connect_timeout
     delay = 0.1
     try:
@@ -71,10 +73,13 @@ def wait_for_redis(settings: Settings) -> None:
             try:
                 client.ping()
                 return
-            except (RedisError, OSError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise unavailable(settings.redis_url, exc) from None
-            time.sleep(delay)
+            except CONNECTION_ERRORS as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise unavailable(url, exc) from None
+            except RedisError as exc:
+                raise (as_jobs_error(url, exc) or unavailable(url, exc)) from None
+            time.sleep(min(delay, left))
             delay = min(delay * 2, 2.0)
     finally:
         client.close()

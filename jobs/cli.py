@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from . import admin, cli_format, connection, registry
 from .clock import now_ms, to_ms
-from .errors import PayloadTooLargeError, RedisUnavailableError, UnknownJobError
+from .errors import PayloadTooLargeError, RedisUnavailableError, RedisURLError, UnknownJobError
 from .logs import configure_logging
 from .process import StartupError, import_job_modules
 from .records import JobStatus
@@ -201,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         return _fail(args, str(exc), exc.code)
     except UnknownJobError as exc:
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    except RedisURLError as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
     except (admin.JobNotFoundError, admin.JobStateError, RedisUnavailableError) as exc:
         return _fail(args, str(exc), EXIT_NOT_FOUND)

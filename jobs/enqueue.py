@@ -70,8 +70,11 @@ async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -
         args += (job_id, stored, due)
     try:
         added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
-    except connection.CONNECTION_ERRORS as exc:
-        raise connection.unavailable(conn.url, exc) from None
+    except Exception as exc:
+        error = connection.as_jobs_error(conn.url, exc)
+        if error is None:
+            raise
+        raise error from None
     return [
         JobHandle(id=job_id, job=job.name, queue=job.queue, enqueued=bool(flag))
         for (job_id, _, _), flag in zip(batch, added, strict=True)

@@ -1,7 +1,8 @@
 """The worker process entry point: settings, job modules, logging, then `Worker.run`.
 
 Every way it can fail before running (a bad setting, a job module that does not import,
-Redis unreachable) ends in one line on stderr and a non-zero exit, never a traceback.
+Redis unreachable) ends in one line on stderr and a non-zero exit, never a traceback: 2 for
+what only a change of settings fixes, 1 for Redis unreachable.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-import structlog
-
-from .errors import RedisUnavailableError
+from .errors import RedisUnavailableError, RedisURLError
 from .logs import configure_logging
 from .settings import Settings, SettingsError, get_settings
 from .worker import Worker
@@ -72,8 +71,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m servers.jo
         return EXIT_BAD_INPUT
     try:
         _run(worker)
+    except RedisURLError as exc:  # a wrong database or not Redis: a bad setting, retrying would not help
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except RedisUnavailableError as exc:
-        structlog.get_logger("jobs").error("worker.redis_unavailable", error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return 0

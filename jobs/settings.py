@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         if database and not database.isdigit():  # redis-py would silently use database 0
             raise ValueError(f"the database after the host must be a number such as /0, got {database!r}")
         try:
-            parse_url(value)
+            parse_url(value)  # type: ignore[no-untyped-call]
         except ValueError as exc:  # e.g. ?db=x
             raise ValueError(str(exc)) from None
         return value

@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
     if name != "WorkerSettings":
         raise AttributeError(name)
     from jobs.arq_compat import wait_for_redis, worker_settings
-    from jobs.errors import RedisUnavailableError
+    from jobs.errors import RedisUnavailableError, RedisURLError
     from jobs.process import StartupError, import_job_modules
     from jobs.settings import SettingsError, get_settings
 
@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
         built = worker_settings(settings)
         wait_for_redis(settings)  # arq itself would end in a traceback
         return built
-    except (SettingsError, StartupError) as exc:
+    except (SettingsError, StartupError, RedisURLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except RedisUnavailableError as exc:

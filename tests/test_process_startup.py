@@ -3,9 +3,15 @@ stderr and a non-zero exit code, never a traceback, and never shows a password."
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from pathlib import Path
+
 import pytest
 
-from .processes import ARQ, WORKER, Finished, closed_port, process_env, run_to_exit
+from .processes import ARQ, WORKER, Finished, closed_port, no_such_database, not_redis, process_env, run_to_exit
+
+JOBS_CLI = [str(Path(sys.executable).with_name("jobs")), "stats"]
 
 
 def _assert_one_clear_line(done: Finished, *, contains: str) -> None:
@@ -21,6 +27,18 @@ def test_unreachable_redis_exits_1_within_the_connect_timeout() -> None:
     assert done.returncode == 1, done.output
     assert done.seconds < 8, f"took {done.seconds:.1f}s with JOBS_CONNECT_TIMEOUT=1"
     _assert_one_clear_line(done, contains="cannot reach Redis")
+
+
+@pytest.mark.parametrize("command", [WORKER, ARQ], ids=["worker", "arq"])
+def test_the_connect_timeout_is_waited_in_full_and_the_exit_prints_one_line(command: list[str]) -> None:
+    """JOBS_CONNECT_TIMEOUT=2 keeps trying for 2 s, not until the next backoff step would pass it;
+    then stdout and stderr together hold the one `error:` line."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    done = run_to_exit(command, process_env("process-jobs", REDIS_URL=url, JOBS_CONNECT_TIMEOUT="2"))
+    assert done.returncode == 1, done.output
+    assert 2 <= done.seconds < 8, f"gave up after {done.seconds:.1f}s with JOBS_CONNECT_TIMEOUT=2"
+    (line,) = done.output.splitlines()
+    assert line.startswith(f"error: cannot reach Redis at {url}: "), done.output
 
 
 @pytest.mark.parametrize(
@@ -95,3 +113,16 @@ def test_arqs_own_cli_with_redis_unreachable_exits_1_in_one_line() -> None:
     assert done.returncode == 1, done.output
     _assert_one_clear_line(done, contains="cannot reach Redis")
     assert "s3cret" not in done.output
+
+
+@pytest.mark.parametrize("command", [WORKER, ARQ, JOBS_CLI], ids=["worker", "arq", "jobs-cli"])
+@pytest.mark.parametrize("kind", ["no-such-database", "not-redis"])
+def test_a_redis_url_that_can_never_work_exits_2_naming_redis_url(command: list[str], kind: str) -> None:
+    """A database the server does not have, or a server that is not Redis: exit 2 at once, one line."""
+    with contextlib.ExitStack() as stack:
+        url = no_such_database() if kind == "no-such-database" else stack.enter_context(not_redis())
+        done = run_to_exit(command, process_env("process-jobs", REDIS_URL=url, JOBS_CONNECT_TIMEOUT="10"))
+    assert done.returncode == 2, done.output
+    assert done.seconds < 8, f"waited {done.seconds:.1f}s for a URL that can never work"
+    why = "the server has no database 99" if kind == "no-such-database" else "the server there is not Redis"
+    _assert_one_clear_line(done, contains=f"error: REDIS_URL={url}: {why}")
