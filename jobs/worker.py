@@ -18,6 +18,7 @@ import structlog
 from . import keys, registry
 from .connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from .definition import Job
+from .outage import Outage
 from .queue_runner import QueueOptions, QueueRunner
 from .settings import Settings, get_settings
 from .subscription import Subscription
@@ -51,6 +52,7 @@ class Worker:
         self.runners: list[QueueRunner] = []
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
+        self._outage = Outage()  # one `worker.redis_recovered` per outage, however many queues saw it
 
     def request_stop(self) -> None:
         """Stop gracefully; called a second time, stop without waiting for running jobs."""
@@ -80,7 +82,8 @@ class Worker:
     async def _serve(self, conn: Connection) -> None:
         if not self.queues:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
-        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q)) for q in self.queues]
+        outage = self._outage
+        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q), outage) for q in self.queues]
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
         log.info(
@@ -164,6 +167,7 @@ class Worker:
             for runner in self.runners:
                 runner.listener_subscribed(again=subscribed_before)
             failures, subscribed_before = 0, True
+            self._outage.ended()
 
         try:
             while True:
