@@ -25,7 +25,7 @@ from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from .definition import Job
 from .execution import Attempt, Retrying, run_attempt
 from .logs import configure_logging, silence_arq
-from .process import StartupError
+from .process import StartupError, check_queue_names
 from .scripts import Scripts
 from .settings import Settings, get_settings
 
@@ -46,6 +46,7 @@ def worker_settings(settings: Settings | None = None) -> type:
     if not functions:  # arq would stop with a traceback ("at least one function ... must be registered")
         known = ", ".join(registry.queues()) or "none, set JOBS_MODULES"
         raise StartupError(f"JOBS_QUEUE={queue!r}: no defined job runs on this queue (queues with jobs: {known})")
+    check_queue_names(settings, ())
     attributes: dict[str, Any] = {
         "functions": functions,
         "queue_name": keys.queue(queue),

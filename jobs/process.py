@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from . import registry
 from .errors import RedisUnavailableError, RedisURLError
 from .logs import configure_logging
 from .settings import Settings, SettingsError, get_settings
@@ -43,6 +44,19 @@ def import_job_modules(settings: Settings) -> None:
             raise StartupError(f"JOBS_MODULES: cannot import {module!r}: {type(exc).__name__}: {exc}") from exc
 
 
+def check_queue_names(settings: Settings, queues: Sequence[str]) -> None:
+    """Refuse a queue name no defined job uses (in `queues`, or JOBS_QUEUE_CONCURRENCY): a typo
+    would otherwise run a worker with nothing to do, or be ignored."""
+    known = registry.queues()
+    listed = f"(queues of the defined jobs: {', '.join(known) or 'none'})"
+    for queue in queues:
+        if queue not in known:
+            raise StartupError(f"--queue {queue!r}: no defined job uses this queue {listed}")
+    for queue in settings.jobs_queue_concurrency:
+        if queue not in known:
+            raise StartupError(f"JOBS_QUEUE_CONCURRENCY: no defined job uses the queue {queue!r} {listed}")
+
+
 def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description="Run the jobs worker.")
     parser.add_argument(
@@ -63,9 +77,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m servers.jo
         import_job_modules(settings)
         if args.concurrency is not None and args.concurrency < 1:
             raise StartupError(f"--concurrency must be >= 1, got {args.concurrency}")
-        worker = Worker(queues=args.queues, settings=settings, burst=args.burst, concurrency=args.concurrency)
-        if not worker.queues:
+        if not registry.queues():
             raise StartupError("no jobs defined: set JOBS_MODULES to the modules that define your jobs")
+        check_queue_names(settings, args.queues or ())
+        worker = Worker(queues=args.queues, settings=settings, burst=args.burst, concurrency=args.concurrency)
     except (SettingsError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

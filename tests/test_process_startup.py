@@ -126,3 +126,22 @@ def test_a_redis_url_that_can_never_work_exits_2_naming_redis_url(command: list[
     assert done.seconds < 8, f"waited {done.seconds:.1f}s for a URL that can never work"
     why = "the server has no database 99" if kind == "no-such-database" else "the server there is not Redis"
     _assert_one_clear_line(done, contains=f"error: REDIS_URL={url}: {why}")
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "names"),
+    [
+        ([*WORKER, "--queue", "process-jobs", "--queue", "emailz"], {}, "--queue 'emailz'"),
+        (WORKER, {"JOBS_QUEUE_CONCURRENCY": "process-jobs=2,emailz=4"}, "JOBS_QUEUE_CONCURRENCY"),
+        (ARQ, {"JOBS_QUEUE_CONCURRENCY": "emailz=4"}, "JOBS_QUEUE_CONCURRENCY"),
+    ],
+    ids=["worker-queue", "worker-concurrency", "arq-concurrency"],
+)
+def test_a_queue_name_no_defined_job_uses_exits_2_listing_the_known_queues(
+    command: list[str], overrides: dict[str, str], names: str
+) -> None:
+    """A typo in --queue or JOBS_QUEUE_CONCURRENCY is refused, naming it and the queues the jobs use."""
+    done = run_to_exit(command, process_env("process-jobs", **overrides))
+    assert done.returncode == 2, done.output
+    _assert_one_clear_line(done, contains=names)
+    assert "'emailz'" in done.stderr and "(queues of the defined jobs: process-jobs)" in done.stderr
