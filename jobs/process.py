@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import os
 import sys
+import sysconfig
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import registry
@@ -41,7 +45,38 @@ def import_job_modules(settings: Settings) -> None:
         try:
             importlib.import_module(module)
         except Exception as exc:
-            raise StartupError(f"JOBS_MODULES: cannot import {module!r}: {type(exc).__name__}: {exc}") from exc
+            where = _where(exc)
+            at = f" (at {where})" if where else ""
+            raise StartupError(f"JOBS_MODULES: cannot import {module!r}: {type(exc).__name__}: {exc}{at}") from exc
+
+
+def _where(exc: BaseException) -> str | None:
+    """`path:line` of the innermost frame of the project's own code in `exc`'s traceback (not the
+    standard library's, an installed package's, nor this library's): where the import failed."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{_shown(exc.filename)}:{exc.lineno}"
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if _is_own_code(f.filename)]
+    return f"{_shown(own[-1].filename)}:{own[-1].lineno}" if own else None
+
+
+@functools.cache
+def _not_own_code() -> tuple[Path, ...]:
+    paths = sysconfig.get_paths()
+    installed = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return (*installed, Path(__file__).resolve().parent)
+
+
+def _is_own_code(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
+        return False
+    path = Path(filename).resolve()
+    return not any(path.is_relative_to(root) for root in _not_own_code())
+
+
+def _shown(filename: str) -> str:
+    """A path relative to the working directory when it is inside it, as a user would type it."""
+    path, here = Path(filename).resolve(), Path.cwd()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
 
 def check_queue_names(settings: Settings, queues: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import ARQ, WORKER, Finished, closed_port, no_such_database, not_redis, process_env, run_to_exit
+from .processes import ARQ, ROOT, WORKER, Finished, closed_port, no_such_database, not_redis, process_env, run_to_exit
 
 JOBS_CLI = [str(Path(sys.executable).with_name("jobs")), "stats"]
 
@@ -83,6 +83,20 @@ def test_a_job_module_that_raises_on_import_names_jobs_modules_the_module_and_th
     assert done.returncode == 2, done.output
     _assert_one_clear_line(done, contains="JOBS_MODULES")
     assert "tests.process_jobs" in done.stderr and "broken on purpose" in done.stderr
+
+
+def test_an_import_error_of_a_job_module_gives_the_file_and_line_that_raised_it() -> None:
+    """A KeyError raised inside os.py for a missing variable: the line shows the job module's file and line."""
+    source = (ROOT / "tests" / "process_jobs.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(source, 1) if 'os.environ["PROCESS_JOBS_MISSING_SETTING"]' in text)
+    for command in (WORKER, ARQ):
+        done = run_to_exit(command, process_env(PROCESS_JOBS_NEEDS_SETTING="1"))
+        assert done.returncode == 2, done.output
+        _assert_one_clear_line(done, contains="JOBS_MODULES")
+        assert done.stderr.strip() == (
+            "error: JOBS_MODULES: cannot import 'tests.process_jobs': "
+            f"KeyError: 'PROCESS_JOBS_MISSING_SETTING' (at tests/process_jobs.py:{line})"
+        )
 
 
 def test_no_jobs_defined_exits_2_pointing_at_jobs_modules() -> None:
