@@ -1,7 +1,7 @@
-"""Run our jobs under arq's own worker: `arq servers.jobs.WorkerSettings`.
+"""Run our jobs under arq's own worker: `arq jobs.arq_worker.WorkerSettings`.
 
 arq's loop polls Redis (here every 50 ms rather than its 500 ms default) and starts at most one
-job per poll when a queue runs one job at a time, so `python -m servers.jobs` is the faster
+job per poll when a queue runs one job at a time, so `jobs worker` is the faster
 entry point; this one exists for teams that already deploy arq. Retries, backoff, validation,
 logging and retention behave the same, because both run `execution.run_attempt`.
 """

@@ -121,10 +121,10 @@ class Finished:
         return self.stdout + self.stderr
 
 
-def run_to_exit(command: Sequence[str], env: Mapping[str, str], timeout: float = 20) -> Finished:
-    """Run `command` in the project directory until it exits (a test failure after `timeout`)."""
+def run_to_exit(command: Sequence[str], env: Mapping[str, str], timeout: float = 20, cwd: Path = ROOT) -> Finished:
+    """Run `command` in `cwd` (default: the project directory) until it exits (a test failure after `timeout`)."""
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
