@@ -8,6 +8,7 @@ logging and retention behave the same, because both run `execution.run_attempt`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime
@@ -20,6 +21,7 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from . import keys, registry, retention
+from .arq_events import ArqRun
 from .clock import now_ms
 from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from .definition import Job
@@ -37,12 +39,18 @@ def worker_settings(settings: Settings | None = None) -> type:
     settings = settings or get_settings()
     queue = settings.jobs_queue
     silence_arq()
+    jobs = [j for j in registry.all_jobs() if j.queue == queue]
+    run = ArqRun(queue, sorted(j.name for j in jobs), settings.concurrency_for(queue))
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         configure_logging(settings.log_format, settings.log_level)
         ctx["jobs_scripts"] = Scripts.register(ctx["redis"])
+        run.started()
 
-    functions = [_as_arq_function(j, settings) for j in registry.all_jobs() if j.queue == queue]
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        run.ended()
+
+    functions = [_as_arq_function(j, settings, run) for j in jobs]
     if not functions:  # arq would stop with a traceback ("at least one function ... must be registered")
         known = ", ".join(registry.queues()) or "none, set JOBS_MODULES"
         raise StartupError(f"JOBS_QUEUE={queue!r}: no defined job runs on this queue (queues with jobs: {known})")
@@ -58,6 +66,7 @@ def worker_settings(settings: Settings | None = None) -> type:
         "job_deserializer": json.loads,
         "job_completion_wait": int(settings.jobs_shutdown_timeout),
         "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
     }
     return type("WorkerSettings", (), attributes)
 
@@ -86,12 +95,20 @@ def wait_for_redis(settings: Settings) -> None:
         client.close()
 
 
-def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
+def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Function:
     async def run(ctx: dict[str, Any], payload: Any) -> Any:
         started = now_ms()
         attempt = Attempt(ctx["job_id"], job.name, job.queue, ctx["job_try"])
-        outcome = await run_attempt(job, payload, attempt)
+        arq_run.running += 1
+        try:
+            outcome = await run_attempt(job, payload, attempt)
+        except asyncio.CancelledError:
+            arq_run.cancelled(attempt)
+            raise
+        finally:
+            arq_run.running -= 1
         if isinstance(outcome, Retrying):
+            arq_run.counts["retried"] += 1
             raise Retry(defer=outcome.delay_ms / 1000)
         enqueued: datetime = ctx["enqueue_time"]
         record = retention.build_record(attempt, outcome, payload, int(enqueued.timestamp() * 1000), started)
@@ -99,6 +116,7 @@ def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
             job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
         )
         await retention.store(ctx["jobs_scripts"], record, keep)
+        arq_run.counts[record.status.value] += 1
         return record.result
 
     return func(
