@@ -147,3 +147,15 @@ def test_bad_options_fail_at_definition(options: dict[str, object], message: str
     with pytest.raises(JobDefinitionError, match=message):
         job(**{"name": "never-defined", "run": send_welcome, **options})  # type: ignore[call-overload]
     assert "never-defined" not in {j.name for j in registry.all_jobs()}
+
+
+def test_a_bare_job_decorator_says_what_to_write_instead() -> None:
+    """`@job` without parentheses is a definition error naming the function and the decorator to write."""
+    with pytest.raises(JobDefinitionError) as info:
+
+        @job  # type: ignore[call-overload]
+        async def send_welcome_email(payload: Welcome) -> None: ...
+
+    message = str(info.value)
+    assert message.startswith("a bare @job above send_welcome_email: a job needs a name")
+    assert '@job(name="send-welcome-email")' in message and isinstance(info.value, TypeError)
