@@ -62,7 +62,7 @@ class JobInfo:
     attempts: int  # started so far (live), or used (finished)
     enqueued_ms: int | None
     due_ms: int | None = None  # when a queued or scheduled job (or its next attempt) may start
-    started_ms: int | None = None  # of the last attempt; finished jobs only
+    started_ms: int | None = None  # of the last attempt; finished jobs only (storing a running one's costs a write)
     finished_ms: int | None = None
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
@@ -227,17 +227,18 @@ async def retry_failed(job_id: str) -> JobHandle:
 
 
 @connection.reports_redis_errors
-async def retry_all_failed(queue: str) -> RetryAllResult:
-    """Retry every retained failure of `queue`, oldest first; the ones that cannot be are reported."""
+async def retry_all_failed(queue: str | None = None) -> RetryAllResult:
+    """Retry every retained failure of `queue` (None: of every queue), oldest first; the ones that
+    cannot be are reported."""
     redis = (await connection.for_current_loop()).redis
-    ids = await redis.zrange(keys.finished(queue, JobStatus.FAILED.value), 0, -1)
     result = RetryAllResult()
-    for raw_id in ids:
-        job_id = raw_id.decode()
-        try:
-            result.retried.append(await retry_failed(job_id))
-        except (JobNotFoundError, JobStateError) as exc:
-            result.skipped[job_id] = str(exc)
+    for name in [queue] if queue is not None else await known_queues():
+        for raw_id in await redis.zrange(keys.finished(name, JobStatus.FAILED.value), 0, -1):
+            job_id = raw_id.decode()
+            try:
+                result.retried.append(await retry_failed(job_id))
+            except (JobNotFoundError, JobStateError) as exc:
+                result.skipped[job_id] = str(exc)
     return result
 
 
