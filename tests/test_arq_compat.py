@@ -104,8 +104,7 @@ def test_worker_settings_for_a_queue_without_jobs_is_a_startup_error(define: Def
 
 
 async def test_arqs_worker_logs_ready_stopping_and_stopped_like_ours(queue: str) -> None:
-    """A burst run logs `worker.ready` (queue, jobs, concurrency), then `worker.stopping` and
-    `worker.stopped` with the totals, as `jobs worker` does."""
+    """A burst run logs `worker.ready`, `worker.stopping` and `worker.stopped` (totals), as `jobs worker` does."""
     await remote_job("process.echo", queue).trigger({"text": "counted"})
     await remote_job("process.fail", queue).trigger({"why": "counted"})
     done = run_to_exit([*ARQ, "--burst"], process_env(queue, JOBS_QUEUE_CONCURRENCY=f"{queue}=2"))
@@ -125,8 +124,7 @@ async def test_arqs_worker_logs_ready_stopping_and_stopped_like_ours(queue: str)
 async def test_a_sigterm_to_arqs_worker_logs_the_job_it_cancels_between_stopping_and_stopped(
     queue: str, grace: str
 ) -> None:
-    """A job still running after JOBS_SHUTDOWN_TIMEOUT: `worker.stopping` (running 1), `job.released`
-    for it when arq cancels it, `worker.stopped` (released 1); exit 0."""
+    """SIGTERM: `worker.stopping` (running 1), `job.released` when arq cancels the job, `worker.stopped`."""
     env = process_env(queue, LOG_LEVEL="DEBUG", JOBS_SHUTDOWN_TIMEOUT=grace)
     with worker_process(env, ARQ) as worker:
         await worker.wait_for("worker.ready", timeout=15)
