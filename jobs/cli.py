@@ -42,14 +42,14 @@ class CommandError(Exception):
 class UsageError(Exception):
     """A command line argparse rejects, reported by `main` (as a JSON document under --json)."""
 
-    def __init__(self, message: str, usage: str) -> None:
-        super().__init__(message)
-        self.usage = usage
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(f"{parser.prog}: {message}")
+        self.text = f"{parser.format_usage()}{parser.prog}: error: {message}"  # argparse's own
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", self.format_usage())
+        raise UsageError(self, message)
 
 
 def _text(value: str) -> str:
@@ -233,8 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if "--json" in argv:
             _write(json.dumps({"error": str(exc), "exit_code": EXIT_BAD_INPUT}))
-        message = str(exc).replace(": ", ": error: ", 1)  # argparse's own form
-        print(f"{exc.usage}{message}", file=sys.stderr)
+        print(exc.text, file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         settings = get_settings()
