@@ -14,7 +14,7 @@ async def retry_failures(queue: str) -> dict[str, str]:
     """After fixing the bug: run every retained failure of `queue` again; returns those that could not be."""
     for record in await admin.latest(JobStatus.FAILED, queue, limit=5):  # newest first (queue=None: every queue)
         print(record.id, record.error)
-    result = await admin.retry_all_failed(queue)  # RetryAllResult(retried=[JobHandle, ...], skipped={id: reason})
+    result = await admin.retry_all_failed(queue)  # None: every queue. RetryAllResult(retried=[...], skipped={id: why})
     return result.skipped
 
 

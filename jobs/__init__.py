@@ -14,6 +14,7 @@ from .errors import (
     PayloadNotJSONError,
     PayloadTooLargeError,
     RedisUnavailableError,
+    RedisURLError,
     UnknownJobError,
     UnrecoverableError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "JobsError",
     "PayloadNotJSONError",
     "PayloadTooLargeError",
+    "RedisURLError",
     "RedisUnavailableError",
     "Settings",
     "SettingsError",

@@ -62,7 +62,7 @@ class JobInfo:
     attempts: int  # started so far (live), or used (finished)
     enqueued_ms: int | None
     due_ms: int | None = None  # when a queued or scheduled job (or its next attempt) may start
-    started_ms: int | None = None  # of the last attempt; finished jobs only
+    started_ms: int | None = None  # of the last attempt; finished jobs only (storing a running one's costs a write)
     finished_ms: int | None = None
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
@@ -95,6 +95,7 @@ class RetryAllResult:
     skipped: dict[str, str] = field(default_factory=dict)  # job id -> why it was not retried
 
 
+@connection.reports_redis_errors
 async def known_queues() -> list[str]:
     """Queues of the defined jobs, then every other queue Redis holds jobs, records or a pause for.
 
@@ -113,6 +114,7 @@ async def known_queues() -> list[str]:
     return defined + sorted(found.difference(defined))
 
 
+@connection.reports_redis_errors
 async def counts(queue: str) -> QueueCounts:
     """Jobs of `queue` per state. Cost: O(log N) per call plus one EXISTS per due job, walked in
     script calls of `COUNT_BATCH` ids, so a deep backlog never blocks Redis for long."""
@@ -136,6 +138,7 @@ async def counts(queue: str) -> QueueCounts:
     return QueueCounts(queue, due - running, scheduled, running, completed, failed, bool(paused))
 
 
+@connection.reports_redis_errors
 async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -> list[JobRecord]:
     """The newest retained jobs with `status` (COMPLETED or FAILED) of `queue`, or of every queue."""
     queues = [queue] if queue is not None else await known_queues()
@@ -146,6 +149,7 @@ async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -
     return found[:limit]
 
 
+@connection.reports_redis_errors
 async def get_job(job_id: str) -> JobInfo | None:
     """What Redis holds about `job_id`: its record once finished, else its live state; None if unknown."""
     redis = (await connection.for_current_loop()).redis
@@ -179,6 +183,7 @@ async def get_job(job_id: str) -> JobInfo | None:
     )
 
 
+@connection.reports_redis_errors
 async def retry_failed(job_id: str) -> JobHandle:
     """Run a failed job again with its payload and a fresh set of attempts, as soon as a worker can.
 
@@ -221,20 +226,23 @@ async def retry_failed(job_id: str) -> JobHandle:
     return JobHandle(id=job_id, job=job.name, queue=job.queue)
 
 
-async def retry_all_failed(queue: str) -> RetryAllResult:
-    """Retry every retained failure of `queue`, oldest first; the ones that cannot be are reported."""
+@connection.reports_redis_errors
+async def retry_all_failed(queue: str | None = None) -> RetryAllResult:
+    """Retry every retained failure of `queue` (None: of every queue), oldest first; the ones that
+    cannot be are reported."""
     redis = (await connection.for_current_loop()).redis
-    ids = await redis.zrange(keys.finished(queue, JobStatus.FAILED.value), 0, -1)
     result = RetryAllResult()
-    for raw_id in ids:
-        job_id = raw_id.decode()
-        try:
-            result.retried.append(await retry_failed(job_id))
-        except (JobNotFoundError, JobStateError) as exc:
-            result.skipped[job_id] = str(exc)
+    for name in [queue] if queue is not None else await known_queues():
+        for raw_id in await redis.zrange(keys.finished(name, JobStatus.FAILED.value), 0, -1):
+            job_id = raw_id.decode()
+            try:
+                result.retried.append(await retry_failed(job_id))
+            except (JobNotFoundError, JobStateError) as exc:
+                result.skipped[job_id] = str(exc)
     return result
 
 
+@connection.reports_redis_errors
 async def remove(job_id: str) -> JobInfo:
     """Delete a queued, scheduled or retained job and return what it was; a running job is refused
     (`JobStateError`): it would finish and write its record anyway."""
@@ -256,6 +264,7 @@ async def remove(job_id: str) -> JobInfo:
     return info
 
 
+@connection.reports_redis_errors
 async def pause(queue: str) -> bool:
     """Stop workers taking jobs from `queue` (triggers still enqueue). False if it was paused."""
     added = await (await connection.for_current_loop()).redis.sadd(keys.PAUSED_KEY, queue)  # type: ignore[misc]
@@ -263,6 +272,7 @@ async def pause(queue: str) -> bool:
     return bool(added)
 
 
+@connection.reports_redis_errors
 async def resume(queue: str) -> bool:
     """Let workers take jobs from `queue` again, waking idle ones at once. False if it was not paused."""
     redis = (await connection.for_current_loop()).redis
@@ -274,6 +284,7 @@ async def resume(queue: str) -> bool:
     return bool(removed)
 
 
+@connection.reports_redis_errors
 async def paused_queues() -> set[str]:
     members = await (await connection.for_current_loop()).redis.smembers(keys.PAUSED_KEY)  # type: ignore[misc]
     return {m.decode() for m in members}

@@ -1,13 +1,14 @@
-"""Run our jobs under arq's own worker: `arq servers.jobs.WorkerSettings`.
+"""Run our jobs under arq's own worker: `arq jobs.arq_worker.WorkerSettings`.
 
 arq's loop polls Redis (here every 50 ms rather than its 500 ms default) and starts at most one
-job per poll when a queue runs one job at a time, so `python -m servers.jobs` is the faster
+job per poll when a queue runs one job at a time, so `jobs worker` is the faster
 entry point; this one exists for teams that already deploy arq. Retries, backoff, validation,
 logging and retention behave the same, because both run `execution.run_attempt`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime
@@ -20,12 +21,13 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from . import keys, registry, retention
+from .arq_events import ArqRun
 from .clock import now_ms
-from .connection import unavailable
+from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from .definition import Job
 from .execution import Attempt, Retrying, run_attempt
 from .logs import configure_logging, silence_arq
-from .process import StartupError
+from .process import StartupError, check_queue_names
 from .scripts import Scripts
 from .settings import Settings, get_settings
 
@@ -37,15 +39,22 @@ def worker_settings(settings: Settings | None = None) -> type:
     settings = settings or get_settings()
     queue = settings.jobs_queue
     silence_arq()
+    jobs = [j for j in registry.all_jobs() if j.queue == queue]
+    run = ArqRun(queue, sorted(j.name for j in jobs), settings.concurrency_for(queue))
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         configure_logging(settings.log_format, settings.log_level)
         ctx["jobs_scripts"] = Scripts.register(ctx["redis"])
+        run.started()
 
-    functions = [_as_arq_function(j, settings) for j in registry.all_jobs() if j.queue == queue]
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        run.ended()
+
+    functions = [_as_arq_function(j, settings, run) for j in jobs]
     if not functions:  # arq would stop with a traceback ("at least one function ... must be registered")
         known = ", ".join(registry.queues()) or "none, set JOBS_MODULES"
         raise StartupError(f"JOBS_QUEUE={queue!r}: no defined job runs on this queue (queues with jobs: {known})")
+    check_queue_names(settings, ())
     attributes: dict[str, Any] = {
         "functions": functions,
         "queue_name": keys.queue(queue),
@@ -57,13 +66,16 @@ def worker_settings(settings: Settings | None = None) -> type:
         "job_deserializer": json.loads,
         "job_completion_wait": int(settings.jobs_shutdown_timeout),
         "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
     }
     return type("WorkerSettings", (), attributes)
 
 
 def wait_for_redis(settings: Settings) -> None:
-    """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`."""
-    client = SyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
+    """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`
+    (`RedisURLError` at once for a URL that can never work), as `connection.wait_until_reachable`."""
+    url = settings.redis_url
+    client = SyncRedis.from_url(url, socket_connect_timeout=2)
     deadline = time.monotonic() + settings.jobs_connect_timeout
     delay = 0.1
     try:
@@ -71,21 +83,32 @@ def wait_for_redis(settings: Settings) -> None:
             try:
                 client.ping()
                 return
-            except (RedisError, OSError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise unavailable(settings.redis_url, exc) from None
-            time.sleep(delay)
+            except CONNECTION_ERRORS as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise unavailable(url, exc) from None
+            except RedisError as exc:
+                raise (as_jobs_error(url, exc) or unavailable(url, exc)) from None
+            time.sleep(min(delay, left))
             delay = min(delay * 2, 2.0)
     finally:
         client.close()
 
 
-def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
+def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Function:
     async def run(ctx: dict[str, Any], payload: Any) -> Any:
         started = now_ms()
         attempt = Attempt(ctx["job_id"], job.name, job.queue, ctx["job_try"])
-        outcome = await run_attempt(job, payload, attempt)
+        arq_run.running += 1
+        try:
+            outcome = await run_attempt(job, payload, attempt)
+        except asyncio.CancelledError:
+            arq_run.cancelled(attempt)
+            raise
+        finally:
+            arq_run.running -= 1
         if isinstance(outcome, Retrying):
+            arq_run.counts["retried"] += 1
             raise Retry(defer=outcome.delay_ms / 1000)
         enqueued: datetime = ctx["enqueue_time"]
         record = retention.build_record(attempt, outcome, payload, int(enqueued.timestamp() * 1000), started)
@@ -93,6 +116,7 @@ def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
             job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
         )
         await retention.store(ctx["jobs_scripts"], record, keep)
+        arq_run.counts[record.status.value] += 1
         return record.result
 
     return func(

@@ -10,19 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import json
-import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from . import admin, cli_format, connection, registry
 from .clock import now_ms, to_ms
-from .errors import PayloadTooLargeError, RedisUnavailableError, UnknownJobError
+from .errors import RedisUnavailableError, RedisURLError, UnknownJobError
 from .logs import configure_logging
 from .process import StartupError, import_job_modules
 from .records import JobStatus
@@ -39,9 +39,40 @@ class CommandError(Exception):
         self.code = code
 
 
+class UsageError(Exception):
+    """A command line argparse rejects, reported by `main` (as a JSON document under --json)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(f"{parser.prog}: {message}")
+        self.text = f"{parser.format_usage()}{parser.prog}: error: {message}"  # argparse's own
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _text(value: str) -> str:
+    """An argument as given, if it is UTF-8 text (job ids, names and payloads are): else a usage
+    error, rather than the Redis encoder's UnicodeEncodeError later."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"not valid UTF-8 text: {os.fsencode(value)!r}") from None
+    return value
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("jobs")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobs", description="Run, inspect and operate background jobs.")
-    common = argparse.ArgumentParser(add_help=False)
+    parser = _Parser(prog="jobs", description="Run, inspect and operate background jobs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -51,24 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", add_help=False, help="run the worker: jobs worker [--queue Q]... [--burst]")
     add("list", "list the defined jobs")
     trigger = add("trigger", "validate a payload and enqueue one run of a job")
-    trigger.add_argument("name", help="the job's name (see `jobs list`)")
-    trigger.add_argument("payload", help="the payload as JSON, e.g. '{\"user_id\": 1}'")
+    trigger.add_argument("name", type=_text, help="the job's name (see `jobs list`)")
+    trigger.add_argument("payload", type=_text, help="the payload as JSON, e.g. '{\"user_id\": 1}'")
     trigger.add_argument("--delay", help="start no earlier than this from now: 250ms, 30s, 5m, 1h")
-    trigger.add_argument("--job-id", help="a job id of your choice; a taken id enqueues nothing")
+    trigger.add_argument("--job-id", type=_text, help="a job id of your choice; a taken id enqueues nothing")
     stats = add("stats", "count the jobs of each queue by state")
-    stats.add_argument("--queue", action="append", dest="queues", metavar="Q", help="only this queue (repeatable)")
+    stats.add_argument(
+        "--queue", action="append", dest="queues", metavar="Q", type=_text, help="only this queue (repeatable)"
+    )
     for status in ("failed", "completed"):
         latest = add(status, f"the latest retained {status} jobs, newest first")
-        latest.add_argument("--queue", metavar="Q", help="only this queue (default: every queue)")
+        latest.add_argument("--queue", metavar="Q", type=_text, help="only this queue (default: every queue)")
         latest.add_argument("--limit", type=int, default=20, metavar="N", help="at most N jobs (default 20)")
-    add("show", "one job: its state, payload, attempts, result or error").add_argument("id")
+    add("show", "one job: its state, payload, attempts, result or error").add_argument("id", type=_text)
     retry = add("retry", "run a failed job again with its payload and fresh attempts")
-    retry.add_argument("id", nargs="?", help="the failed job's id")
-    retry.add_argument("--all-failed", action="store_true", help="retry every retained failure of --queue")
-    retry.add_argument("--queue", metavar="Q")
-    add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id")
-    add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue")
-    add("resume", "let workers take jobs from a paused queue again").add_argument("queue")
+    retry.add_argument("id", nargs="?", type=_text, help="the failed job's id")
+    retry.add_argument(
+        "--all-failed", action="store_true", help="retry every retained failure of --queue (default: every queue)"
+    )
+    retry.add_argument("--queue", metavar="Q", type=_text)
+    add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id", type=_text)
+    add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue", type=_text)
+    add("resume", "let workers take jobs from a paused queue again").add_argument("queue", type=_text)
     return parser
 
 
@@ -81,6 +116,7 @@ async def _list(args: argparse.Namespace) -> Output:
             "attempts": j.config.attempts,
             "backoff": {"kind": j.config.backoff.kind, "delay_ms": j.config.backoff.delay_ms},
             "timeout_ms": to_ms(j.config.timeout),
+            "payload": cli_format.type_name(j.payload_type),
             "keep_completed": j.config.keep_completed,
             "keep_failed": j.config.keep_failed,
         }
@@ -103,7 +139,7 @@ async def _trigger(args: argparse.Namespace) -> Output:
         handle = await job.trigger(payload, delay=delay, job_id=args.job_id)
     except ValidationError as exc:
         raise CommandError(f"invalid payload for job {job.name}: {_summary(exc)}", EXIT_BAD_INPUT) from None
-    except PayloadTooLargeError as exc:
+    except ValueError as exc:  # too large, NaN or infinity, an empty --job-id
         raise CommandError(str(exc), EXIT_BAD_INPUT) from None
     due = now_ms() + to_ms(delay)
     data = {"id": handle.id, "job": handle.job, "queue": handle.queue, "enqueued": handle.enqueued, "due_ms": due}
@@ -136,17 +172,18 @@ async def _show(args: argparse.Namespace) -> Output:
 
 async def _retry(args: argparse.Namespace) -> Output:
     if args.all_failed:
-        if args.id or not args.queue:
-            raise CommandError("use either `retry ID` or `retry --all-failed --queue Q`", EXIT_BAD_INPUT)
-        result = await admin.retry_all_failed(await _known(args.queue))
+        if args.id:
+            raise CommandError("use either `retry ID` or `retry --all-failed [--queue Q]`", EXIT_BAD_INPUT)
+        result = await admin.retry_all_failed(await _known(args.queue) if args.queue else None)
         data = {"retried": [h.id for h in result.retried], "skipped": result.skipped}
-        lines = [f"retried {len(result.retried)} failed job(s) of queue {args.queue}"]
+        where = f"queue {args.queue}" if args.queue else "every queue"
+        lines = [f"retried {len(result.retried)} failed job(s) of {where}"]
         lines += [f"skipped {job_id}: {why}" for job_id, why in result.skipped.items()]
         if result.skipped:
             raise CommandError("\n".join(lines), EXIT_NOT_FOUND)
         return data, "\n".join(lines)
     if not args.id or args.queue:
-        raise CommandError("use either `retry ID` or `retry --all-failed --queue Q`", EXIT_BAD_INPUT)
+        raise CommandError("use either `retry ID` or `retry --all-failed [--queue Q]`", EXIT_BAD_INPUT)
     handle = await admin.retry_failed(args.id)
     data = {"id": handle.id, "job": handle.job, "queue": handle.queue}
     return data, f"retried job {handle.id} ({handle.job}): queued on {handle.queue} with fresh attempts"
@@ -191,7 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .process import main as worker_main
 
         return worker_main(argv[1:], prog="jobs worker")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if "--json" in argv:
+            _write(json.dumps({"error": str(exc), "exit_code": EXIT_BAD_INPUT}))
+        print(exc.text, file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         settings = get_settings()
         _configure_logging(settings)
@@ -204,13 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(exc), exc.code)
     except UnknownJobError as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
+    except RedisURLError as exc:
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
     except (admin.JobNotFoundError, admin.JobStateError, RedisUnavailableError) as exc:
         return _fail(args, str(exc), EXIT_NOT_FOUND)
     except connection.CONNECTION_ERRORS as exc:
         return _fail(args, str(connection.unavailable(settings.redis_url, exc)), EXIT_NOT_FOUND)
     except RedisError as exc:
         return _fail(args, f"Redis error: {exc}", EXIT_NOT_FOUND)
-    print(json.dumps(data, indent=2, default=str, ensure_ascii=False) if args.json else text)
+    _write(json.dumps(data, indent=2, default=str, ensure_ascii=False) if args.json else text)
     return EXIT_OK
 
 
@@ -242,15 +287,21 @@ def _summary(exc: ValidationError) -> str:
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"error": message, "exit_code": code}))
+        _write(json.dumps({"error": message, "exit_code": code}))
     print(f"error: {message}", file=sys.stderr)
     return code
 
 
+def _write(text: str) -> None:
+    """`text` on stdout. A reader that stopped reading (`jobs completed --json | head`) is not an
+    error of the command's: the rest is dropped, with no traceback now nor at exit."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+
+
 def _configure_logging(settings: Settings) -> None:
     """The worker's log format, but on stderr: stdout carries the command's output."""
-    configure_logging(settings.log_format, settings.log_level)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+    configure_logging(settings.log_format, settings.log_level, to=sys.stderr)

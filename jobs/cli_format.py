@@ -10,7 +10,7 @@ from typing import Any
 
 from .admin import JobInfo, QueueCounts
 from .definition import Job
-from .records import JobRecord
+from .records import JobRecord, JobStatus
 
 CELL_WIDTH = 60
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -71,11 +71,17 @@ def jobs_table(jobs: Sequence[Job[Any]]) -> str:
             j.config.attempts,
             f"{j.config.backoff.kind} {duration(j.config.backoff.delay_ms)}",
             duration(j.config.timeout.total_seconds() * 1000),
-            getattr(j.payload_type, "__name__", str(j.payload_type)),
+            type_name(j.payload_type),
         )
         for j in sorted(jobs, key=lambda j: (j.queue, j.name))
     ]
     return table(("NAME", "QUEUE", "ATTEMPTS", "BACKOFF", "TIMEOUT", "PAYLOAD"), rows)
+
+
+def type_name(payload_type: Any) -> str:
+    """A job's payload type as `jobs list` shows it, e.g. `WelcomeEmail`."""
+    name: str = getattr(payload_type, "__name__", str(payload_type))
+    return name
 
 
 def counts_table(all_counts: Sequence[QueueCounts]) -> str:
@@ -120,6 +126,8 @@ def job_detail(info: JobInfo) -> str:
         fields.append(("due", timestamp(info.due_ms)))
     if info.finished_ms is not None:
         fields += [("started", timestamp(info.started_ms)), ("finished", timestamp(info.finished_ms))]
+    elif info.status is JobStatus.RUNNING:  # kept off the per-job path: see JobInfo.started_ms
+        fields.append(("started", "not recorded until the attempt ends (the worker logs job.started at DEBUG)"))
     fields.append(("payload", _block(info.payload)))
     if info.result is not None:
         fields.append(("result", _block(info.result)))

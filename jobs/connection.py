@@ -7,24 +7,30 @@ test or per `asyncio.run`, so `client_for_current_loop` hands each loop its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import BusyLoadingError, RedisError
+from redis.connection import parse_url
+from redis.exceptions import BusyLoadingError, InvalidResponse, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .errors import RedisUnavailableError
+from .errors import JobsError, RedisUnavailableError, RedisURLError
 from .redaction import redact_url
 from .script_link import ScriptLink
 from .scripts import Scripts
 from .settings import get_settings
 
 log = structlog.get_logger("jobs")
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 COMMAND_TIMEOUT = 30.0
 
@@ -100,7 +106,8 @@ async def disconnect() -> None:
 
 
 async def wait_until_reachable(conn: Connection, timeout: float) -> None:
-    """Ping until Redis answers, retrying with backoff for up to `timeout` seconds."""
+    """Ping until Redis answers, retrying with backoff for up to `timeout` seconds; a URL that
+    can never work (`RedisURLError`) or any other refusal is raised at once."""
     deadline = time.monotonic() + timeout
     delay = 0.1
     while True:
@@ -108,16 +115,54 @@ async def wait_until_reachable(conn: Connection, timeout: float) -> None:
             await conn.redis.ping()
             return
         except CONNECTION_ERRORS as exc:
-            if time.monotonic() + delay > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise unavailable(conn.url, exc) from None
-        await asyncio.sleep(delay)
+        except RedisError as exc:
+            raise (as_jobs_error(conn.url, exc) or unavailable(conn.url, exc)) from None
+        await asyncio.sleep(min(delay, left))
         delay = min(delay * 2, 2.0)
 
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the (redacted) URL and the reason."""
-    reason = str(exc).replace(url, redact_url(url)) or type(exc).__name__
-    return RedisUnavailableError(f"cannot reach Redis at {redact_url(url)}: {reason}")
+    return RedisUnavailableError(f"cannot reach Redis at {redact_url(url)}: {_reason(url, exc)}")
+
+
+def as_jobs_error(url: str, exc: BaseException) -> RedisUnavailableError | None:
+    """This library's error for a Redis error of a public call, or None to let `exc` through:
+    `RedisURLError` for a URL that can never work, `RedisUnavailableError` for Redis unreachable."""
+    if isinstance(exc, JobsError):
+        return None
+    if isinstance(exc, InvalidResponse):
+        return RedisURLError(f"REDIS_URL={redact_url(url)}: the server there is not Redis ({_reason(url, exc)})")
+    if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
+        database = parse_url(url).get("db", 0)  # type: ignore[no-untyped-call]
+        return RedisURLError(f"REDIS_URL={redact_url(url)}: the server has no database {database} ({exc})")
+    if isinstance(exc, CONNECTION_ERRORS):
+        return unavailable(url, exc)
+    return None
+
+
+def reports_redis_errors(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Make a public call raise `RedisUnavailableError` / `RedisURLError` for what redis-py
+    raises when Redis is down or REDIS_URL is wrong, as `trigger` does (see `as_jobs_error`)."""
+
+    @functools.wraps(call)
+    async def reporting(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except Exception as exc:
+            error = None if isinstance(exc, JobsError) else as_jobs_error(get_settings().redis_url, exc)
+            if error is None:
+                raise
+            raise error from None
+
+    return reporting
+
+
+def _reason(url: str, exc: BaseException) -> str:
+    return str(exc).replace(url, redact_url(url)) or type(exc).__name__
 
 
 def backoff_after(failures: int, exc: BaseException, event: str) -> float:

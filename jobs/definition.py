@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from pydantic import BaseModel, PydanticUserError, TypeAdapter
+from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from . import enqueue, registry
 from .backoff import Backoff
@@ -94,6 +95,19 @@ class Job(Generic[P]):
             )
         return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
 
+    def encode_batch(self, payloads: Iterable[P | Mapping[str, Any]], enqueued_ms: int) -> list[bytes]:
+        """`encode` each payload; an invalid one is reported with its index, as validating a list would:
+        pydantic's errors located at `3.to`, or the size or NaN error prefixed by `payload 3`."""
+        encoded = []
+        for index, payload in enumerate(payloads):
+            try:
+                encoded.append(self.encode(payload, enqueued_ms))
+            except ValidationError as exc:
+                raise _located_at(exc, index) from None
+            except (PayloadTooLargeError, PayloadNotJSONError) as exc:
+                raise type(exc)(f"payload {index} of the batch: {exc}") from None
+        return encoded
+
     # The payload a trigger takes, for type checkers: a pydantic model or dataclass payload may
     # also be given as a plain mapping (checked at run time only); any other type (a TypedDict,
     # int, list[str], ...) is checked as written, dict literals against a TypedDict included.
@@ -157,8 +171,10 @@ def job(
 
 
 def job(
+    bare: object = None,
+    /,
     *,
-    name: str,
+    name: str = "",
     run: Callable[[P], Awaitable[Any]] | None = None,
     queue: str = "default",
     attempts: int = DEFAULT_ATTEMPTS,
@@ -171,7 +187,15 @@ def job(
 
     `keep_completed` / `keep_failed` override how many finished jobs the queue retains when
     this job finishes (the settings `JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED` otherwise).
+    `bare` only catches a bare `@job` (the function passed positionally), to say what to write.
     """
+    if bare is not None:
+        label = getattr(bare, "__name__", repr(bare))
+        suggested = json.dumps(label.replace("_", "-"))
+        raise JobDefinitionError(
+            f"a bare @job above {label}: a job needs a name, so write @job(name={suggested}) with its "
+            f"options in parentheses (or {label}_job = job(name={suggested}, run={label}))"
+        )
 
     def define(fn: Callable[[P], Awaitable[Any]]) -> Job[P]:
         config = JobConfig(
@@ -239,6 +263,25 @@ def _as_timedelta(value: Delay) -> timedelta:
     if result <= timedelta(0):
         raise JobDefinitionError(f"timeout must be positive, got {value!r}")
     return result
+
+
+_ERROR_TYPES = frozenset(typing.get_args(core_schema.ErrorType))
+
+
+def _located_at(exc: ValidationError, index: int) -> ValidationError:
+    """`exc` with `index` in front of each error's location. A custom error type (a validator's
+    `PydanticCustomError`) keeps its rendered message."""
+    lines: list[InitErrorDetails] = []
+    for error in exc.errors():
+        if error["type"] in _ERROR_TYPES:
+            line = InitErrorDetails(type=error["type"], loc=(index, *error["loc"]), input=error["input"])
+            if "ctx" in error:
+                line["ctx"] = error["ctx"]
+        else:
+            kind = PydanticCustomError(error["type"], error["msg"])
+            line = InitErrorDetails(type=kind, loc=(index, *error["loc"]), input=error["input"])
+        lines.append(line)
+    return ValidationError.from_exception_data(exc.title, lines)
 
 
 def _holds_non_finite(value: Any) -> bool:

@@ -44,15 +44,22 @@ async def enqueue_one(
 ) -> JobHandle:
     now = now_ms()
     stored = job.encode(payload, now)  # raises ValidationError before any I/O
-    job_id = job_id or new_job_id()
+    job_id = new_job_id() if job_id is None else check_job_id(job_id)
     (handle,) = await _write(job, [(job_id, stored, now + to_ms(delay))], now)
     return handle
 
 
 async def enqueue_many(job: Job[P], payloads: Iterable[P | Mapping[str, Any]]) -> list[JobHandle]:
     now = now_ms()
-    batch = [(new_job_id(), job.encode(p, now), now) for p in payloads]
+    batch = [(new_job_id(), data, now) for data in job.encode_batch(payloads, now)]
     return await _write(job, batch, now) if batch else []
+
+
+def check_job_id(job_id: str) -> str:
+    """A job id of the caller's choice: an empty one would be a random id, and lose the dedup it is for."""
+    if not job_id:
+        raise ValueError("job_id must be a non-empty string (or None, for a new unique id)")
+    return job_id
 
 
 @functools.cache
@@ -70,8 +77,11 @@ async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -
         args += (job_id, stored, due)
     try:
         added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
-    except connection.CONNECTION_ERRORS as exc:
-        raise connection.unavailable(conn.url, exc) from None
+    except Exception as exc:
+        error = connection.as_jobs_error(conn.url, exc)
+        if error is None:
+            raise
+        raise error from None
     return [
         JobHandle(id=job_id, job=job.name, queue=job.queue, enqueued=bool(flag))
         for (job_id, _, _), flag in zip(batch, added, strict=True)

@@ -27,6 +27,11 @@ class RedisUnavailableError(JobsError, ConnectionError):
     """Redis could not be reached; the message never contains the password."""
 
 
+class RedisURLError(RedisUnavailableError):
+    """REDIS_URL reaches a server that can never serve the jobs: a database index it does not have,
+    or a server that is not Redis. Waiting does not help; the message names REDIS_URL."""
+
+
 class PayloadTooLargeError(JobsError, ValueError):
     """A payload over JOBS_MAX_PAYLOAD_BYTES: keep payloads small, store large data elsewhere."""
 

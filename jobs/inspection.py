@@ -9,12 +9,14 @@ from .clock import now_ms
 from .records import JobRecord, JobStatus
 
 
+@connection.reports_redis_errors
 async def get_record(job_id: str) -> JobRecord | None:
     """The retained record of a finished job, or None if it is not (or no longer) retained."""
     raw = await (await connection.for_current_loop()).redis.get(keys.record(job_id))
     return None if raw is None else JobRecord.from_json(raw)
 
 
+@connection.reports_redis_errors
 async def job_status(job_id: str) -> JobStatus:
     redis = (await connection.for_current_loop()).redis
     async with redis.pipeline(transaction=False) as pipe:
@@ -33,6 +35,7 @@ async def job_status(job_id: str) -> JobStatus:
     return JobStatus.SCHEDULED if score is not None and score > now_ms() else JobStatus.QUEUED
 
 
+@connection.reports_redis_errors
 async def latest(queue: str, status: JobStatus, limit: int = 20) -> list[JobRecord]:
     """The most recent retained jobs of `queue` with `status` (COMPLETED or FAILED), newest first."""
     if status not in (JobStatus.COMPLETED, JobStatus.FAILED):

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 import structlog
 from pydantic_core import to_json
@@ -20,12 +20,16 @@ from . import log_output
 from .settings import LogFormat, LogLevel
 
 
-def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO") -> None:
-    """Route structlog and stdlib logging to stdout in `fmt`, at `level`."""
+def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO", *, to: TextIO | None = None) -> None:
+    """Route structlog and stdlib logging to `to` (default stdout) in `fmt`, at `level`.
+
+    The `jobs` command passes stderr: its stdout carries the command's output.
+    """
     global _direct
+    out = sys.stdout if to is None else to
     shared: list[Any] = [structlog.contextvars.merge_contextvars, _LevelAndTimestamp()]
     numeric = logging.getLevelNamesMapping()[level]
-    stream = getattr(sys.stdout, "buffer", None)  # None: stdout replaced by a text-only stream
+    stream = getattr(out, "buffer", None)  # None: a text-only stream (a test's StringIO)
     handler: logging.Handler
     if fmt == "json" and stream is not None:
         dumps = _native_dumps()
@@ -37,9 +41,9 @@ def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO") -> N
         if fmt == "json":
             renderer = structlog.processors.JSONRenderer()
         else:
-            renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty(), sort_keys=False)
-        factory = structlog.PrintLoggerFactory(sys.stdout)
-        handler = logging.StreamHandler(sys.stdout)
+            renderer = structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False)
+        factory = structlog.PrintLoggerFactory(out)
+        handler = logging.StreamHandler(out)
         stdlib_renderer = renderer
     processors = [*shared, structlog.processors.format_exc_info if fmt == "json" else _readable_error, renderer]
     structlog.configure(

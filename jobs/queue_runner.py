@@ -24,6 +24,7 @@ from .clock import now_ms
 from .connection import REDIS_ERRORS, Connection, backoff_after
 from .definition import Job
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
+from .outage import Outage
 
 log = structlog.get_logger("jobs")
 
@@ -68,7 +69,14 @@ class Settlement:
 
 
 class QueueRunner:
-    def __init__(self, queue: str, jobs: dict[str, Job[Any]], conn: Connection, options: QueueOptions) -> None:
+    def __init__(
+        self,
+        queue: str,
+        jobs: dict[str, Job[Any]],
+        conn: Connection,
+        options: QueueOptions,
+        outage: Outage | None = None,
+    ) -> None:
         self.queue = queue
         self.jobs = jobs
         self.conn = conn
@@ -79,6 +87,7 @@ class QueueRunner:
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         self._pending: list[Settlement] = []
+        self._outage = outage or Outage()
         self._keys = [
             keys.queue(queue),
             keys.PAUSED_KEY,
@@ -125,12 +134,17 @@ class QueueRunner:
                 continue
             try:
                 claimed, next_due = await self._settle_and_claim(batch, want)
+                if failures:
+                    self._outage.ended()
                 failures, self._recover = 0, False
             except Exception as exc:  # noqa: BLE001 - the loop outlives Redis outages and surprises
                 self._pending[:0] = batch
                 self._recover = want > 0
                 failures += 1
-                event = "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
+                event = "worker.turn_failed"
+                if isinstance(exc, REDIS_ERRORS):
+                    event = "worker.redis_unavailable"
+                    self._outage.began()
                 await self._sleep(backoff_after(failures, exc, event))
                 continue
             for settlement in batch:

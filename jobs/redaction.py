@@ -9,12 +9,10 @@ def redact_url(url: str) -> str:
     """`url` with any password replaced by `***`, for logs and error messages."""
     try:
         parts = urlsplit(url)
-        if not parts.password:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
     except ValueError:
         return "<unparsable url>"
+    credentials, at, host = parts.netloc.rpartition("@")  # read as written: a bad port must not hide the host
+    user, _, password = credentials.partition(":")
+    if not at or not password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -7,11 +7,13 @@ line and exit non-zero instead of showing a traceback.
 from __future__ import annotations
 
 import functools
+import typing
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url
 
 from .errors import JobsError
 from .redaction import redact_url
@@ -52,6 +54,19 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
             raise ValueError("expected redis://[user:password@]host[:port][/db], rediss://... or unix://path")
+        try:
+            port_ok = parts.port != 0  # raises for a port that is not a number from 0 to 65535
+        except ValueError:
+            port_ok = False
+        if not port_ok:
+            raise ValueError(f"the port must be a number from 1 to 65535, got {_port_text(parts.netloc)!r}")
+        database = parts.path.strip("/") if parts.scheme != "unix" else ""
+        if database and not database.isdigit():  # redis-py would silently use database 0
+            raise ValueError(f"the database after the host must be a number such as /0, got {database!r}")
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]
+        except ValueError as exc:  # e.g. ?db=x
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("database_url")
@@ -67,9 +82,12 @@ class Settings(BaseSettings):
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _case_insensitive(cls, value: Any) -> Any:
+        """`JSON` or `debug` are accepted; anything else is left as written, so the error shows it."""
         if not isinstance(value, str):
             return value
-        return value.lower() if value.lower() in ("json", "console") else value.upper()
+        if value.lower() in ("json", "console"):
+            return value.lower()
+        return value.upper() if value.upper() in typing.get_args(LogLevel) else value
 
     @field_validator("jobs_modules", mode="before")
     @classmethod
@@ -107,6 +125,11 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The settings of this process, read on first use (clear with `get_settings.cache_clear()`)."""
     return load_settings()
+
+
+def _port_text(netloc: str) -> str:
+    """What follows the host in `netloc`: the port as written (no password, which comes before the @)."""
+    return netloc.rpartition("@")[2].rpartition("]")[2].rpartition(":")[2]
 
 
 def _describe(exc: ValidationError) -> str:

@@ -21,6 +21,7 @@ from unittest.mock import AsyncMock
 from . import registry, stored
 from .clock import now_ms, to_ms
 from .definition import Delay, Job
+from .enqueue import check_job_id
 from .execution import Attempt, Completed, Failed, Retrying, run_attempt
 from .handle import JobFailedError, JobHandle
 from .records import JobRecord, JobStatus
@@ -110,15 +111,24 @@ class TriggerLog:
         return next((t for t in self.triggered if t.handle.id == job_id), None)
 
     def accept(
-        self, job: Job[Any], payloads: list[Any], delay: Delay | None = None, job_id: str | None = None
+        self,
+        job: Job[Any],
+        payloads: list[Any],
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        *,
+        batch: bool = False,
     ) -> list[JobHandle]:
-        """What the real trigger does, minus Redis: validate everything first, then record.
+        """What the real trigger (`batch`: trigger_many) does, minus Redis: validate everything
+        first, then record.
 
         A `job_id` seen before in this log is not recorded again and its handle says
         `enqueued=False`, as the real trigger does for a job queued, running or retained.
         """
         now = now_ms()
-        encoded = [job.encode(payload, now) for payload in payloads]  # raises ValidationError
+        encoded = job.encode_batch(payloads, now) if batch else [job.encode(p, now) for p in payloads]
+        if job_id is not None:
+            check_job_id(job_id)
         delay_ms = to_ms(delay)
         handles: list[JobHandle] = []
         for data in encoded:
@@ -190,7 +200,7 @@ def _trigger_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
 
 def _trigger_many_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
     async def trigger_many(payloads: Iterable[Any | Mapping[str, Any]]) -> list[JobHandle]:
-        return log.accept(job, list(payloads))
+        return log.accept(job, list(payloads), batch=True)
 
     spec = types.MethodType(type(job).trigger_many, job)
     return AsyncMock(spec=spec, side_effect=trigger_many, name=f"{job.name}.trigger_many")

@@ -19,6 +19,7 @@ import structlog
 from . import keys, registry
 from .connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from .definition import Job
+from .outage import Outage
 from .queue_runner import QueueOptions, QueueRunner
 from .settings import Settings, get_settings
 from .subscription import Subscription
@@ -52,6 +53,7 @@ class Worker:
         self.runners: list[QueueRunner] = []
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
+        self._outage = Outage()  # one `worker.redis_recovered` per outage, however many queues saw it
 
     def request_stop(self) -> None:
         """Stop gracefully; called a second time, stop without waiting for running jobs."""
@@ -81,7 +83,8 @@ class Worker:
     async def _serve(self, conn: Connection) -> None:
         if not self.queues:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
-        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q)) for q in self.queues]
+        outage = self._outage
+        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q), outage) for q in self.queues]
         progress = asyncio.Event()
         for runner in self.runners:
             runner.progress = progress
@@ -197,6 +200,7 @@ class Worker:
             for runner in self.runners:
                 runner.listener_subscribed(again=subscribed_before)
             failures, subscribed_before = 0, True
+            self._outage.ended()
 
         try:
             while True:

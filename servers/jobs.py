@@ -1,7 +1,8 @@
-"""The jobs worker process.
+"""This repository's worker entry points (not installed with the library, so a project's own
+`servers` package is never shadowed; projects use the commands on the right):
 
-    python -m servers.jobs [--queue NAME]... [--burst]   # every queue in one process (recommended)
-    arq servers.jobs.WorkerSettings                      # arq's own worker, the JOBS_QUEUE queue
+    python -m servers.jobs [--queue NAME]... [--burst]   # = jobs worker / python -m jobs worker
+    arq servers.jobs.WorkerSettings                      # = arq jobs.arq_worker.WorkerSettings
 
 Job modules come from JOBS_MODULES; everything else from the environment or `.env`.
 """
@@ -13,27 +14,11 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    # Built on first access, so `python -m servers.jobs` does not need it and a bad setting
-    # surfaces as one clear line from the command that asked for it.
-    if name != "WorkerSettings":
-        raise AttributeError(name)
-    from jobs.arq_compat import wait_for_redis, worker_settings
-    from jobs.errors import RedisUnavailableError
-    from jobs.process import StartupError, import_job_modules
-    from jobs.settings import SettingsError, get_settings
+    if name != "WorkerSettings":  # built on first access, as in jobs.arq_worker
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from jobs import arq_worker
 
-    try:
-        settings = get_settings()
-        import_job_modules(settings)
-        built = worker_settings(settings)
-        wait_for_redis(settings)  # arq itself would end in a traceback
-        return built
-    except (SettingsError, StartupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except RedisUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    return arq_worker.WorkerSettings
 
 
 if __name__ == "__main__":

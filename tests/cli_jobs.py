@@ -34,3 +34,13 @@ async def flaky(payload: Number) -> str:
     if not await (await connection.for_current_loop()).redis.exists(flag_key(QUEUE)):
         raise UnrecoverableError(f"flag not set for {payload.n}")
     return "recovered"
+
+
+OTHER_QUEUE = os.environ.get("CLI_TEST_OTHER_QUEUE")
+if OTHER_QUEUE:  # a second queue, for the tests that span queues
+
+    @job(name="cli-flaky-other", queue=OTHER_QUEUE, attempts=1)
+    async def flaky_other(payload: Number) -> str:
+        if not await (await connection.for_current_loop()).redis.exists(flag_key(OTHER_QUEUE)):
+            raise UnrecoverableError(f"flag not set for {payload.n}")
+        return "recovered"

@@ -18,6 +18,8 @@ from jobs import Backoff, job
 QUEUE = os.environ.get("PROCESS_JOBS_QUEUE", "process-jobs")
 if os.environ.get("PROCESS_JOBS_BROKEN"):
     raise RuntimeError("this job module is broken on purpose")
+if os.environ.get("PROCESS_JOBS_NEEDS_SETTING"):
+    SETTING = os.environ["PROCESS_JOBS_MISSING_SETTING"]  # a KeyError raised inside os.py, on import
 FAIL_ATTEMPTS = int(os.environ.get("PROCESS_JOBS_FAIL_ATTEMPTS", "3"))
 FAIL_DELAY_MS = int(os.environ.get("PROCESS_JOBS_FAIL_DELAY_MS", "100"))
 

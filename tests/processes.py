@@ -7,6 +7,7 @@ event (`await worker.wait_for("job.started")`) without blocking its event loop.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import TypeAdapter
 
@@ -62,6 +64,30 @@ def remote_job(name: str, queue: str) -> Job[Any]:
     return Job(config=config, payload_type=Any, adapter=TypeAdapter(Any))
 
 
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def not_redis() -> Iterator[str]:
+    """A `redis://` URL of a local HTTP server: a REDIS_URL pointing at something that is not Redis."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def no_such_database() -> str:
+    """The suite's Redis, at a database index it does not have (16 unless configured otherwise)."""
+    return urlunsplit(urlsplit(REDIS_URL)._replace(path="/99"))
+
+
 def closed_port() -> int:
     """A local TCP port nothing listens on (just released by the OS)."""
     with socket.socket() as sock:
@@ -95,10 +121,10 @@ class Finished:
         return self.stdout + self.stderr
 
 
-def run_to_exit(command: Sequence[str], env: Mapping[str, str], timeout: float = 20) -> Finished:
-    """Run `command` in the project directory until it exits (a test failure after `timeout`)."""
+def run_to_exit(command: Sequence[str], env: Mapping[str, str], timeout: float = 20, cwd: Path = ROOT) -> Finished:
+    """Run `command` in `cwd` (default: the project directory) until it exits (a test failure after `timeout`)."""
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 

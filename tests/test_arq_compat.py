@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import pickle
+import signal
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,16 @@ from jobs.process import StartupError
 from jobs.settings import load_settings
 
 from .conftest import REDIS_URL, Define
-from .processes import ARQ, FAIL_ATTEMPTS, FAIL_DELAY_MS, parse_json_lines, process_env, remote_job, run_to_exit
+from .processes import (
+    ARQ,
+    FAIL_ATTEMPTS,
+    FAIL_DELAY_MS,
+    parse_json_lines,
+    process_env,
+    remote_job,
+    run_to_exit,
+    worker_process,
+)
 
 
 async def test_arqs_worker_completes_jobs_and_retries_failures_with_backoff(queue: str, redis: Redis) -> None:
@@ -91,3 +101,40 @@ def test_worker_settings_for_a_queue_without_jobs_is_a_startup_error(define: Def
     define(mine)
     with pytest.raises(StartupError, match=rf"JOBS_QUEUE='{queue}-empty'.*{queue}"):
         worker_settings(load_settings(redis_url=REDIS_URL, jobs_queue=f"{queue}-empty"))
+
+
+async def test_arqs_worker_logs_ready_stopping_and_stopped_like_ours(queue: str) -> None:
+    """A burst run logs `worker.ready`, `worker.stopping` and `worker.stopped` (totals), as `jobs worker` does."""
+    await remote_job("process.echo", queue).trigger({"text": "counted"})
+    await remote_job("process.fail", queue).trigger({"why": "counted"})
+    done = run_to_exit([*ARQ, "--burst"], process_env(queue, JOBS_QUEUE_CONCURRENCY=f"{queue}=2"))
+    assert done.returncode == 0, done.output
+    events = parse_json_lines(done.stdout)
+    names = [e["event"] for e in events if e["event"].startswith("worker.")]
+    assert names == ["worker.ready", "worker.stopping", "worker.stopped"], done.stdout
+    ready, stopping, stopped = (next(e for e in events if e["event"] == name) for name in names)
+    assert ready["queues"] == [queue] and ready["concurrency"] == {queue: 2}
+    assert ready["jobs"] == ["process.echo", "process.fail", "process.wait"]
+    assert stopping["running"] == 0
+    totals = {k: stopped[k] for k in ("completed", "failed", "retried", "released")}
+    assert totals == {"completed": 1, "failed": 1, "retried": FAIL_ATTEMPTS - 1, "released": 0}
+
+
+@pytest.mark.parametrize("grace", ["1", "0"], ids=["after-the-grace-period", "at-once"])
+async def test_a_sigterm_to_arqs_worker_logs_the_job_it_cancels_between_stopping_and_stopped(
+    queue: str, grace: str
+) -> None:
+    """SIGTERM: `worker.stopping` (running 1), `job.released` when arq cancels the job, `worker.stopped`."""
+    env = process_env(queue, LOG_LEVEL="DEBUG", JOBS_SHUTDOWN_TIMEOUT=grace)
+    with worker_process(env, ARQ) as worker:
+        await worker.wait_for("worker.ready", timeout=15)
+        handle = await remote_job("process.wait", queue).trigger({"seconds": 30})
+        await worker.wait_for("job.started", job_id=handle.id)
+        worker.send(signal.SIGTERM)
+        assert await worker.exit_code(timeout=15) == 0
+    events = [e for e in worker.events() if e["event"] in ("worker.stopping", "job.released", "worker.stopped")]
+    assert [e["event"] for e in events] == ["worker.stopping", "job.released", "worker.stopped"], worker.output
+    stopping, released, stopped = events
+    assert stopping["running"] == 1
+    assert (released["job_id"], released["job"], released["attempt"]) == (handle.id, "process.wait", 1)
+    assert (stopped["released"], stopped["completed"], stopped["failed"]) == (1, 0, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import socket
@@ -20,6 +21,7 @@ from jobs.inspection import get_record
 
 from .cli_jobs import flag_key
 from .conftest import REDIS_URL
+from .redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = Path(sys.executable).parent / "jobs"
@@ -206,3 +208,127 @@ async def _enqueue(redis: Redis, queue: str, name: str, payloads: list[dict[str,
     script_keys = [keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)]
     await redis.register_script(scripts.ENQUEUE.text)(keys=script_keys, args=args)
     return ids
+
+
+async def test_log_events_under_log_format_json_are_json_lines_on_stderr(cli: Cli, queue: str, redis: Redis) -> None:
+    """`LOG_FORMAT=json`: pause, resume and remove log one JSON object per line on stderr, not a bytes repr."""
+    (job_id,) = await _enqueue(redis, queue, "cli-double", [{"n": 1}])
+    env = {"LOG_FORMAT": "json"}
+    results = [await cli(*args, env=env) for args in (("pause", queue), ("resume", queue), ("remove", job_id))]
+
+    assert [r.code for r in results] == [0, 0, 0], results
+    events = [json.loads(r.err) for r in results]
+    assert [e["event"] for e in events] == ["queue.paused", "queue.resumed", "job.removed"]
+    assert events[0]["queue"] == queue and events[2]["job_id"] == job_id
+    assert results[0].out.startswith(f"paused queue {queue}")
+
+
+async def test_list_json_has_the_payload_type_the_table_shows(cli: Cli) -> None:
+    """`jobs list --json` carries each job's payload type, as the PAYLOAD column does."""
+    listed = (await cli("list", "--json")).json()
+    assert isinstance(listed, list) and [j["payload"] for j in listed] == ["Number", "Number"]
+
+
+async def test_a_usage_error_under_json_is_an_error_document(cli: Cli) -> None:
+    """argparse's errors (a missing id) honour --json: one JSON document on stdout, exit 2; text keeps argparse's."""
+    as_json, as_text = await asyncio.gather(cli("show", "--json"), cli("show"))
+
+    expected = "jobs show: the following arguments are required: id"
+    assert (as_json.code, as_json.json()) == (2, {"error": expected, "exit_code": 2})
+    assert as_text.code == 2 and as_text.out == ""
+    assert as_text.err.splitlines() == [
+        "usage: jobs show [-h] [--json] id",
+        "jobs show: error: the following arguments are required: id",
+    ]
+
+
+async def test_a_job_id_that_is_not_utf8_is_bad_input_not_a_traceback(cli: Cli) -> None:
+    """`jobs show $'\\xff'` (also remove, retry, trigger --job-id): exit 2 naming the bytes, with --json a document."""
+    not_utf8 = os.fsdecode(b"\xff")  # what Python makes of the byte 0xff on the command line
+    results = await asyncio.gather(
+        cli("show", not_utf8, "--json"),
+        cli("remove", not_utf8),
+        cli("retry", not_utf8),
+        cli("trigger", "cli-double", '{"n": 1}', "--job-id", not_utf8, "--json"),
+    )
+    for result in results:
+        assert result.code == 2 and "Traceback" not in result.err, result
+        assert "not valid UTF-8 text: b'\\xff'" in result.err.splitlines()[-1], result
+    assert results[0].json() == {"error": "jobs show: argument id: not valid UTF-8 text: b'\\xff'", "exit_code": 2}
+    assert isinstance(results[3].json(), dict)
+
+
+async def test_an_empty_job_id_is_bad_input(cli: Cli, redis: Redis, queue: str) -> None:
+    """`--job-id ""` would lose the deduplication asked for: exit 2, nothing enqueued."""
+    result = await cli("trigger", "cli-double", '{"n": 1}', "--job-id", "")
+    assert (result.code, result.err) == (2, "error: job_id must be a non-empty string (or None, for a new unique id)\n")
+    assert await redis.exists(keys.queue(queue)) == 0
+
+
+async def test_output_into_a_closed_pipe_ends_quietly(queue: str, tmp_path: Path) -> None:
+    """`jobs completed --json | head`: the reader left; no BrokenPipeError traceback, the command exits 0."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "JOBS_MODULES": "tests.cli_jobs", "PYTHONPATH": str(ROOT)}
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(JOBS),
+            "completed",
+            "--json",
+            env={**env, "CLI_TEST_QUEUE": queue},
+            cwd=tmp_path,
+            stdout=write,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert (process.returncode, err.decode()) == (0, "")
+
+
+async def test_version_prints_the_installed_version(cli: Cli) -> None:
+    """`jobs --version` names the distribution's version."""
+    result = await cli("--version")
+    assert (result.code, result.out) == (0, f"jobs {importlib.metadata.version('jobs')}\n")
+
+
+async def test_show_says_a_running_jobs_start_is_not_recorded_yet(cli: Cli, redis: Redis, queue: str) -> None:
+    """A running attempt's start is not stored (no write on the per-job path): `show` says so instead of omitting it."""
+    (job_id,) = await _enqueue(redis, queue, "cli-double", [{"n": 1}])
+    await redis.set(keys.lock(job_id), "a-worker-token", px=30_000)  # as a worker's claim locks it
+    await redis.set(keys.tries(job_id), 1)
+
+    shown, as_json = await asyncio.gather(cli("show", job_id), cli("show", job_id, "--json"))
+
+    assert "status:   running" in shown.out
+    assert "started:  not recorded until the attempt ends" in shown.out
+    info = as_json.json()
+    assert isinstance(info, dict) and (info["status"], info["started_ms"], info["attempts"]) == ("running", None, 1)
+
+
+async def test_retry_all_failed_without_a_queue_retries_the_failures_of_every_queue(
+    cli: Cli, queue: str, tmp_path: Path
+) -> None:
+    """`retry --all-failed` with no --queue spans every queue (on a Redis of its own: only this test's queues)."""
+    other = f"{queue}-other"
+    with redis_server(tmp_path / "redis") as server:
+        env = {"REDIS_URL": server.admin_url, "CLI_TEST_OTHER_QUEUE": other}
+        first = await cli("trigger", "cli-flaky", '{"n": 1}', "--job-id", "one", env=env)
+        second = await cli("trigger", "cli-flaky-other", '{"n": 2}', "--job-id", "two", env=env)
+        assert (first.code, second.code) == (0, 0), (first, second)
+        assert (await cli("worker", "--burst", env=env)).code == 0
+        client: Redis = Redis.from_url(server.admin_url)
+        try:
+            assert await client.zcard(keys.finished(queue, "failed")) == 1
+            assert await client.zcard(keys.finished(other, "failed")) == 1
+            await client.set(flag_key(queue), "1")
+            await client.set(flag_key(other), "1")
+
+            retried = await cli("retry", "--all-failed", "--json", env=env)
+            assert retried.code == 0, retried
+            assert retried.json() == {"retried": ["one", "two"], "skipped": {}}
+            assert (await cli("worker", "--burst", env=env)).code == 0
+            assert await client.zcard(keys.finished(queue, "completed")) == 1
+            assert await client.zcard(keys.finished(other, "completed")) == 1
+        finally:
+            await client.aclose()

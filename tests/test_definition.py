@@ -165,3 +165,15 @@ def test_a_typing_typeddict_payload_before_python_3_12_says_to_use_typing_extens
         return
     with pytest.raises(JobDefinitionError, match="use `from typing_extensions import TypedDict` instead"):
         define(invite)
+
+
+def test_a_bare_job_decorator_says_what_to_write_instead() -> None:
+    """`@job` without parentheses is a definition error naming the function and the decorator to write."""
+    with pytest.raises(JobDefinitionError) as info:
+
+        @job  # type: ignore[call-overload]
+        async def send_welcome_email(payload: Welcome) -> None: ...
+
+    message = str(info.value)
+    assert message.startswith("a bare @job above send_welcome_email: a job needs a name")
+    assert '@job(name="send-welcome-email")' in message and isinstance(info.value, TypeError)

@@ -161,3 +161,27 @@ async def test_a_trigger_client_idle_across_a_redis_restart_works_on_its_first_t
             handle = await echo.trigger("after the restart")
             assert handle.enqueued
             assert await redis.zcard(keys.queue(queue)) == 5, "the jobs queued before the restart were kept (AOF)"
+
+
+@pytest.mark.slow
+async def test_after_an_outage_the_worker_logs_once_that_redis_answers_again_and_how_long_it_was_down(
+    tmp_path: Path, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`worker.redis_unavailable`, then one `worker.redis_recovered` with `down_ms` once Redis is back."""
+    with redis_server(tmp_path / "redis", *AOF) as server:
+        async with triggering_into(server, monkeypatch):
+            with worker_process(fault_env(queue, server.admin_url)) as worker:
+                await worker.wait_for("worker.ready", timeout=15)
+                await asyncio.to_thread(server.stop)
+                down = time.monotonic()
+                await worker.wait_for("worker.redis_unavailable", timeout=10)
+                assert not worker.named("worker.redis_recovered"), "nothing recovered while Redis is down"
+                await asyncio.to_thread(server.start)
+                recovered = await worker.wait_for("worker.redis_recovered", timeout=10)
+                outage_ms = (time.monotonic() - down) * 1000
+                handle = await remote_job("fault.echo", queue).trigger("after the outage")
+                assert await handle.result(timeout=10) == "after the outage"
+                worker.send(signal.SIGTERM)
+                assert await worker.exit_code(timeout=10) == 0
+    assert len(worker.named("worker.redis_recovered")) == 1, worker.output
+    assert recovered["level"] == "info" and 0 < recovered["down_ms"] <= outage_ms, (recovered, outage_ms)

@@ -178,7 +178,7 @@ def _is_json(line: str) -> bool:
 
 async def test_without_uvloop_a_failure_traceback_is_only_the_jobs_own(queue: str, tmp_path: Path) -> None:
     """No `fast` extra: the job's traceback (log line and record) is not chained to uvloop's ImportError."""
-    (tmp_path / "uvloop.py").write_text('raise ImportError("No module named \'uvloop\'")\n')
+    (tmp_path / "uvloop.py").write_text("raise ImportError(\"No module named 'uvloop'\")\n")
     fail = await remote_job("process.fail", queue).trigger({"why": "plain asyncio"})
     env = process_env(queue, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     done = run_to_exit([*WORKER, "--burst"], env)

@@ -48,6 +48,11 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypa
     [
         ("REDIS_URL", "nope"),
         ("REDIS_URL", "http://localhost:6379"),
+        ("REDIS_URL", "redis://127.0.0.1:abc/0"),
+        ("REDIS_URL", "redis://127.0.0.1:70000/0"),
+        ("REDIS_URL", "redis://127.0.0.1:0/0"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/zero"),
+        ("REDIS_URL", "unix:///tmp/redis.sock?db=x"),
         ("DATABASE_URL", "not a url"),
         ("JOBS_CONCURRENCY", "0"),
         ("JOBS_CONCURRENCY", "many"),
@@ -73,3 +78,24 @@ def test_a_password_in_a_bad_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert "s3cret" not in str(info.value) and "***" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud"), ("LOG_LEVEL", "Verbose")]
+)
+def test_a_bad_value_is_echoed_as_written(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    """Case is only normalized for an accepted value: `xml` is shown as `'xml'`, not `'XML'`."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {variable}='{value}': "):
+        load_settings()
+
+
+def test_a_bad_port_names_the_port_and_masks_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that is not a number is named as written; the rest of the URL shows, but not the password."""
+    monkeypatch.setenv("REDIS_URL", "redis://app:s3cret@cache.internal:63 79/0")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "invalid setting REDIS_URL='redis://app:***@cache.internal:63 79/0': "
+        "the port must be a number from 1 to 65535, got '63 79'"
+    )

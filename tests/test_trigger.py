@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from jobs import JobStatus, PayloadTooLargeError, RedisUnavailableError, connection, disconnect, keys
 from jobs.settings import get_settings
+from jobs.testing import mock_triggers
 
 from .conftest import Define
 
@@ -151,3 +152,48 @@ async def test_disconnect_closes_this_loops_client_and_the_next_trigger_reconnec
     await disconnect()
     assert (await welcome.trigger({"user_id": "u-2"})).enqueued
     assert await connection.for_current_loop() is not first
+
+
+async def test_a_trigger_many_error_names_the_payload_that_failed(
+    define: Define, redis: Redis, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's index leads each error's location (`2.user_id`), as validating a list would; nothing is written."""
+    welcome = define(send_welcome)
+    with pytest.raises(ValidationError) as info:
+        await welcome.trigger_many([{"user_id": "a"}, {"user_id": "b"}, {"user_id": 42, "plan": None}])
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        ((2, "user_id"), "string_type"),
+        ((2, "plan"), "string_type"),
+    ]
+    assert "2.user_id\n  Input should be a valid string" in str(info.value)
+    monkeypatch.setenv("JOBS_MAX_PAYLOAD_BYTES", "40")
+    get_settings.cache_clear()
+    with pytest.raises(PayloadTooLargeError, match=r"^payload 1 of the batch: .* over the 40 byte limit"):
+        await welcome.trigger_many([{"user_id": "a"}, {"user_id": "b" * 50}])
+    assert await redis.exists(keys.queue(queue)) == 0
+
+
+async def test_an_empty_job_id_is_refused_rather_than_replaced_by_a_random_one(
+    define: Define, redis: Redis, queue: str
+) -> None:
+    """`job_id=""` would lose the deduplication the caller asked for: ValueError, nothing written."""
+    welcome = define(send_welcome)
+    with pytest.raises(ValueError, match="job_id must be a non-empty string"):
+        await welcome.trigger({"user_id": "u-1"}, job_id="")
+    assert await redis.exists(keys.queue(queue)) == 0
+
+
+async def test_the_mocked_triggers_refuse_a_bad_batch_item_and_an_empty_job_id_as_the_real_ones(
+    define: Define,
+) -> None:
+    """Under `mock_triggers()` (the pytest plugin's mocks) the errors are the real trigger's."""
+    welcome = define(send_welcome)
+    with mock_triggers():
+        with pytest.raises(ValidationError) as info:
+            await welcome.trigger_many([{"user_id": "a"}, {"user_id": 42}])
+        assert [e["loc"] for e in info.value.errors()] == [(1, "user_id")]
+        with pytest.raises(ValueError, match="job_id must be a non-empty string"):
+            await welcome.trigger({"user_id": "a"}, job_id="")
+        with pytest.raises(ValidationError) as single:
+            await welcome.trigger({"user_id": 42})
+        assert [e["loc"] for e in single.value.errors()] == [("user_id",)]
