@@ -51,6 +51,7 @@ class QueueOptions:
     poll_interval: float
     burst: bool
     lock_timeout: float = 30.0
+    max_result_bytes: int = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -310,10 +311,12 @@ class QueueRunner:
             payload: Any = None
             enqueued = 0
         else:
-            attempt = Attempt(claim.job_id, job_data.name, self.queue, claim.attempt)
+            job = self.jobs.get(job_data.name)
+            name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
+            attempt = Attempt(claim.job_id, name, self.queue, claim.attempt)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
             try:
-                outcome = await run_attempt(self.jobs.get(job_data.name), payload, attempt)
+                outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
