@@ -23,6 +23,7 @@ from . import keys, registry, retention
 from .clock import now_ms
 from .connection import unavailable
 from .definition import Job
+from .events import log
 from .execution import Attempt, Retrying, run_attempt
 from .logs import configure_logging, silence_arq
 from .process import StartupError
@@ -84,7 +85,7 @@ def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
     async def run(ctx: dict[str, Any], payload: Any) -> Any:
         started = now_ms()
         attempt = Attempt(ctx["job_id"], job.name, job.queue, ctx["job_try"])
-        outcome = await run_attempt(job, payload, attempt)
+        outcome = await run_attempt(job, payload, attempt, max_result_bytes=settings.jobs_max_result_bytes)
         if isinstance(outcome, Retrying):
             raise Retry(defer=outcome.delay_ms / 1000)
         enqueued: datetime = ctx["enqueue_time"]
@@ -92,7 +93,16 @@ def _as_arq_function(job: Job[Any], settings: Settings) -> Function:
         keep = retention.keep_limit(
             job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
         )
-        await retention.store(ctx["jobs_scripts"], record, keep)
+        if not await retention.store(ctx["jobs_scripts"], record, keep):
+            log.warning(
+                "job.outcome_discarded",
+                job=job.name,
+                job_id=attempt.job_id,
+                queue=job.queue,
+                attempt=attempt.number,
+                outcome=record.status.value,
+                reason="the job is no longer stored: another worker took it over and finished it",
+            )
         return record.result
 
     return func(

@@ -18,7 +18,7 @@ from redis.exceptions import BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .errors import RedisUnavailableError
+from .errors import RedisOutOfMemoryError, RedisUnavailableError
 from .redaction import redact_url
 from .script_link import ScriptLink
 from .scripts import Scripts
@@ -118,6 +118,14 @@ def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the (redacted) URL and the reason."""
     reason = str(exc).replace(url, redact_url(url)) or type(exc).__name__
     return RedisUnavailableError(f"cannot reach Redis at {redact_url(url)}: {reason}")
+
+
+def out_of_memory(url: str) -> RedisOutOfMemoryError:
+    """Redis refused a write with OOM: it is at `maxmemory` and may not evict (`noeviction`)."""
+    return RedisOutOfMemoryError(
+        f"Redis at {redact_url(url)} refused the write for lack of memory (maxmemory reached, policy "
+        "noeviction): nothing was enqueued; free memory or raise maxmemory"
+    )
 
 
 def backoff_after(failures: int, exc: BaseException, event: str) -> float:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from redis.exceptions import OutOfMemoryError
+
 from . import connection, keys, scripts
 from .clock import now_ms, to_ms
 from .handle import JobHandle
@@ -72,6 +74,8 @@ async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -
         added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
     except connection.CONNECTION_ERRORS as exc:
         raise connection.unavailable(conn.url, exc) from None
+    except OutOfMemoryError:
+        raise connection.out_of_memory(conn.url) from None
     return [
         JobHandle(id=job_id, job=job.name, queue=job.queue, enqueued=bool(flag))
         for (job_id, _, _), flag in zip(batch, added, strict=True)
