@@ -7,7 +7,7 @@ removed. Reads go through `inspection` where it already answers the question.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import structlog
@@ -17,7 +17,7 @@ from . import connection, inspection, keys, registry, scripts, stored
 from .clock import now_ms
 from .errors import JobsError, PayloadTooLargeError, UnknownJobError
 from .handle import JobHandle
-from .records import JobRecord, JobStatus
+from .records import UNREADABLE_JOB, JobRecord, JobStatus
 
 log = structlog.get_logger("jobs")
 
@@ -84,7 +84,8 @@ class JobInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Its fields as they are, not deep-copied: `asdict` recurses into the payload, once per level."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["status"] = self.status.value
         return data
 
@@ -160,7 +161,7 @@ async def get_job(job_id: str) -> JobInfo | None:
         pipe.get(keys.tries(job_id))
         record, locked, raw, tries = await pipe.execute()
     if record is not None:
-        return JobInfo.from_record(JobRecord.from_json(record))
+        return JobInfo.from_record(inspection.read_record(record, job_id))
     if raw is None:
         return None
     name, payload, enqueued, queue = _decode_live(raw)
@@ -192,6 +193,8 @@ async def retry_failed(job_id: str) -> JobHandle:
     id, `JobStateError` for a job that is not failed or that this process does not define.
     """
     record = await inspection.get_record(job_id)
+    if record is not None and record.job == UNREADABLE_JOB and record.error is not None:
+        raise JobStateError(f"cannot retry job {job_id}: its record is unreadable ({record.error.message})")
     if record is None or record.status is not JobStatus.FAILED:
         info = JobInfo.from_record(record) if record else await get_job(job_id)
         if info is None:
@@ -260,7 +263,8 @@ async def remove(job_id: str) -> JobInfo:
         raise JobStateError(f"job {job_id} started running meanwhile; it cannot be removed until its attempt ends")
     if done == 0:
         raise JobNotFoundError(f"job {job_id} is gone already")
-    log.info("job.removed", job=info.job, job_id=job_id, queue=info.queue, status=info.status.value)
+    name = stored.shown_name(info.job) if info.job else None  # read from Redis: bounded in the line
+    log.info("job.removed", job=name, job_id=job_id, queue=info.queue, status=info.status.value)
     return info
 
 
@@ -298,7 +302,7 @@ def _decode_live(raw: bytes) -> tuple[str | None, Any, int | None, str | None]:
         return None, None, None, None
     try:
         queue = json.loads(raw).get("q")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         queue = None
     return data.name, data.payload, data.enqueued_ms or None, queue if isinstance(queue, str) else None
 

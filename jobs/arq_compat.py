@@ -25,6 +25,7 @@ from .arq_events import ArqRun
 from .clock import now_ms
 from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from .definition import Job
+from .events import log
 from .execution import Attempt, Retrying, run_attempt
 from .logs import configure_logging, silence_arq
 from .process import StartupError, check_queue_names
@@ -101,7 +102,7 @@ def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Func
         attempt = Attempt(ctx["job_id"], job.name, job.queue, ctx["job_try"])
         arq_run.running += 1
         try:
-            outcome = await run_attempt(job, payload, attempt)
+            outcome = await run_attempt(job, payload, attempt, max_result_bytes=settings.jobs_max_result_bytes)
         except asyncio.CancelledError:
             arq_run.cancelled(attempt)
             raise
@@ -115,7 +116,16 @@ def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Func
         keep = retention.keep_limit(
             job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
         )
-        await retention.store(ctx["jobs_scripts"], record, keep)
+        if not await retention.store(ctx["jobs_scripts"], record, keep):
+            log.warning(
+                "job.outcome_discarded",
+                job=job.name,
+                job_id=attempt.job_id,
+                queue=job.queue,
+                attempt=attempt.number,
+                outcome=record.status.value,
+                reason="the job is no longer stored: another worker took it over and finished it",
+            )
         arq_run.counts[record.status.value] += 1
         return record.result
 

@@ -17,11 +17,11 @@ from typing import ParamSpec, TypeVar
 import structlog
 from redis.asyncio import Redis
 from redis.connection import parse_url
-from redis.exceptions import BusyLoadingError, InvalidResponse, RedisError, ResponseError
+from redis.exceptions import BusyLoadingError, InvalidResponse, OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .errors import JobsError, RedisUnavailableError, RedisURLError
+from .errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, RedisURLError
 from .redaction import redact_url
 from .script_link import ScriptLink
 from .scripts import Scripts
@@ -134,6 +134,8 @@ def as_jobs_error(url: str, exc: BaseException) -> RedisUnavailableError | None:
     `RedisURLError` for a URL that can never work, `RedisUnavailableError` for Redis unreachable."""
     if isinstance(exc, JobsError):
         return None
+    if isinstance(exc, OutOfMemoryError):
+        return out_of_memory(url)
     if isinstance(exc, InvalidResponse):
         return RedisURLError(f"REDIS_URL={redact_url(url)}: the server there is not Redis ({_reason(url, exc)})")
     if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
@@ -163,6 +165,14 @@ def reports_redis_errors(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitab
 
 def _reason(url: str, exc: BaseException) -> str:
     return str(exc).replace(url, redact_url(url)) or type(exc).__name__
+
+
+def out_of_memory(url: str) -> RedisOutOfMemoryError:
+    """Redis refused a write with OOM: it is at `maxmemory` and may not evict (`noeviction`)."""
+    return RedisOutOfMemoryError(
+        f"Redis at {redact_url(url)} refused the write for lack of memory (maxmemory reached, policy "
+        "noeviction): nothing was enqueued; free memory or raise maxmemory"
+    )
 
 
 def backoff_after(failures: int, exc: BaseException, event: str) -> float:

@@ -32,6 +32,12 @@ class RedisURLError(RedisUnavailableError):
     or a server that is not Redis. Waiting does not help; the message names REDIS_URL."""
 
 
+class RedisOutOfMemoryError(RedisUnavailableError):
+    """Redis refused the write for lack of memory (`maxmemory` reached under the `noeviction`
+    policy): nothing was written. Free memory or raise `maxmemory`; until then Redis takes no job,
+    which is why it is a `RedisUnavailableError`."""
+
+
 class PayloadTooLargeError(JobsError, ValueError):
     """A payload over JOBS_MAX_PAYLOAD_BYTES: keep payloads small, store large data elsewhere."""
 

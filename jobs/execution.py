@@ -17,13 +17,13 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from pydantic_core import to_jsonable_python
 
-from . import errorinfo
+from . import errorinfo, results
 from .definition import Job
 from .errors import UnrecoverableError
 from .events import log
 from .records import ErrorInfo
+from .settings import get_settings
 
 _current: ContextVar[Attempt | None] = ContextVar("jobs_current_attempt", default=None)
 
@@ -57,8 +57,13 @@ class Attempt:
     number: int
 
 
-async def run_attempt(job: Job[Any] | None, payload: Any, attempt: Attempt) -> Outcome:
-    """Validate the payload and run the job once, within its timeout; log what happened."""
+async def run_attempt(
+    job: Job[Any] | None, payload: Any, attempt: Attempt, *, max_result_bytes: int | None = None
+) -> Outcome:
+    """Validate the payload and run the job once, within its timeout; log what happened.
+
+    `max_result_bytes` bounds the stored result (default: JOBS_MAX_RESULT_BYTES).
+    """
     with _job_context(attempt):
         if job is None:
             return _fail(errorinfo.reason("UnknownJob", f"this worker defines no job named {attempt.name!r}"))
@@ -70,13 +75,13 @@ async def run_attempt(job: Job[Any] | None, payload: Any, attempt: Attempt) -> O
         except (ValidationError, ValueError, TypeError, RecursionError) as exc:
             return _fail(errorinfo.reason("InvalidPayload", f"the stored payload no longer validates: {exc}"))
         log.debug("job.started")
+        timeout = job.config.timeout.total_seconds()
         started = time.perf_counter()
         token = _current.set(attempt)
         try:
-            async with asyncio.timeout(job.config.timeout.total_seconds()):
+            async with asyncio.timeout(timeout):
                 result = await job.config.run(value)
         except TimeoutError as exc:
-            timeout = job.config.timeout.total_seconds()
             timed_out = TimeoutError(f"the job did not finish within its timeout of {timeout:g} s")
             timed_out.__cause__ = exc
             return _after_error(job, attempt, timed_out)
@@ -91,9 +96,16 @@ async def run_attempt(job: Job[Any] | None, payload: Any, attempt: Attempt) -> O
             return _after_error(job, attempt, exc)
         finally:
             _current.reset(token)
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        log.info("job.completed", duration_ms=duration_ms)
-        return Completed(_storable(result))
+        elapsed = time.perf_counter() - started
+        if elapsed > timeout:  # the timeout could not cancel it: it blocked the loop, or ignored the cancellation
+            return _after_error(job, attempt, _overran(timeout, elapsed))
+        limit = get_settings().jobs_max_result_bytes if max_result_bytes is None else max_result_bytes
+        try:
+            stored = results.storable(result, limit)
+        except results.UnstorableResult as exc:  # returning it again would fail again: not retried
+            return _fail(errorinfo.reason("UnstorableResult", str(exc)))
+        log.info("job.completed", duration_ms=round(elapsed * 1000, 3))
+        return Completed(stored)
 
 
 def _worker_cancelled() -> bool:
@@ -102,18 +114,11 @@ def _worker_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def _storable(result: Any) -> Any:
-    """The job's return value as JSON-ready data: what pydantic cannot convert is kept as its repr.
-
-    The job has succeeded by now, so a result that cannot be stored must not fail it.
-    """
-    try:
-        return to_jsonable_python(result, fallback=repr)
-    except Exception:  # noqa: BLE001 - circular structures, a __repr__ that raises
-        try:
-            return repr(result)
-        except Exception:  # noqa: BLE001
-            return f"<unrepresentable {type(result).__qualname__} result>"
+def _overran(timeout: float, elapsed: float) -> TimeoutError:
+    return TimeoutError(
+        f"the job did not finish within its timeout of {timeout:g} s: it returned after {elapsed:.3g} s, "
+        "having blocked the event loop or ignored its cancellation"
+    )
 
 
 def current_attempt() -> Attempt | None:

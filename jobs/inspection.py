@@ -6,14 +6,25 @@ import json
 
 from . import connection, keys
 from .clock import now_ms
-from .records import JobRecord, JobStatus
+from .records import JobRecord, JobStatus, UnreadableRecord
 
 
 @connection.reports_redis_errors
 async def get_record(job_id: str) -> JobRecord | None:
     """The retained record of a finished job, or None if it is not (or no longer) retained."""
     raw = await (await connection.for_current_loop()).redis.get(keys.record(job_id))
-    return None if raw is None else JobRecord.from_json(raw)
+    return None if raw is None else read_record(raw, job_id)
+
+
+def read_record(
+    raw: bytes, job_id: str, *, queue: str = "", status: JobStatus = JobStatus.FAILED, finished_ms: int = 0
+) -> JobRecord:
+    """The record stored as `raw`; one that cannot be read is shown as `JobRecord.unreadable`, with
+    the reason and what the caller knows of it, so one broken record never fails a whole listing."""
+    try:
+        return JobRecord.from_json(raw)
+    except UnreadableRecord as exc:
+        return JobRecord.unreadable(job_id, str(exc), queue=queue, status=status, finished_ms=finished_ms)
 
 
 @connection.reports_redis_errors
@@ -25,7 +36,7 @@ async def job_status(job_id: str) -> JobStatus:
         pipe.get(keys.job(job_id))
         record, locked, stored = await pipe.execute()
     if record is not None:
-        return JobRecord.from_json(record).status
+        return read_record(record, job_id).status
     if keys.running_lock(locked):
         return JobStatus.RUNNING
     if stored is None:
@@ -41,11 +52,17 @@ async def latest(queue: str, status: JobStatus, limit: int = 20) -> list[JobReco
     if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise ValueError(f"only completed and failed jobs are retained, not {status.value}")
     redis = (await connection.for_current_loop()).redis
-    ids = await redis.zrevrange(keys.finished(queue, status.value), 0, limit - 1)
-    if not ids:
+    retained = await redis.zrevrange(keys.finished(queue, status.value), 0, limit - 1, withscores=True)
+    if not retained:
         return []
-    raws = await redis.mget([keys.record(i.decode()) for i in ids])
-    return [JobRecord.from_json(raw) for raw in raws if raw is not None]
+    raws = await redis.mget([keys.RECORD_PREFIX.encode() + raw_id for raw_id, _ in retained])
+    return [
+        read_record(
+            raw, raw_id.decode(errors="backslashreplace"), queue=queue, status=status, finished_ms=int(us) // 1000
+        )
+        for (raw_id, us), raw in zip(retained, raws, strict=True)
+        if raw is not None
+    ]
 
 
 async def latest_completed(queue: str, limit: int = 20) -> list[JobRecord]:
@@ -60,6 +77,6 @@ def _queue_of(stored: bytes) -> str | None:
     """The queue a stored job was triggered on (our "q" field; None for a foreign or broken job)."""
     try:
         queue = json.loads(stored).get("q")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return queue if isinstance(queue, str) else None

@@ -229,7 +229,7 @@ def _json_fallback(value: Any) -> Any:
 
 
 def _pydantic_dumps(obj: Any, default: Any = None, **_: Any) -> bytes:
-    return to_json(obj, fallback=default or repr)
+    return to_json(obj, fallback=default or repr, inf_nan_mode="null")  # NaN as orjson writes it: null, JSON
 
 
 def silence_arq() -> None:

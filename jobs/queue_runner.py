@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from redis.exceptions import OutOfMemoryError
 
 from . import errorinfo, keys, retention, scripts, stored
 from .clock import now_ms
@@ -34,6 +36,8 @@ LOCK_GRACE_MS = 10_000
 # it is given back, uncharged, for another worker.
 PREFETCH = 1
 PREFETCH_HOLD_S = 0.1
+_OUTCOMES = {"c": "completed", "f": "failed", "r": "retried"}  # settlement kind -> what `counts` counts
+_NOTHING: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class QueueOptions:
     poll_interval: float
     burst: bool
     lock_timeout: float = 30.0
+    max_result_bytes: int = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class Settlement:
     job_id: str | bytes  # bytes only for an id that is not UTF-8, dropped without a record
     data: bytes | int
     keep: int
+    attempt: Attempt | None = None  # whose outcome it is ('c', 'f', 'r'), named if it is discarded
     stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def args(self) -> tuple[str, str | bytes, bytes | int, int]:
@@ -117,6 +123,7 @@ class QueueRunner:
         self.turns = 0
         self.idle = False
         self.progress = asyncio.Event()  # set after every burst turn; the worker may share one
+        self._failure = "Redis unreachable"  # why the last failed turn failed, for outcomes given up
 
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
@@ -133,20 +140,21 @@ class QueueRunner:
                 await self._sleep(self._hold_left())
                 continue
             try:
-                claimed, next_due = await self._settle_and_claim(batch, want)
+                claimed, next_due, discarded = await self._settle_and_claim(batch, want)
                 if failures:
                     self._outage.ended()
                 failures, self._recover = 0, False
             except Exception as exc:  # noqa: BLE001 - the loop outlives Redis outages and surprises
-                self._pending[:0] = batch
+                self._pending[:0] = batch  # the outcomes stay pending: nothing of a failed turn is lost
                 self._recover = want > 0
                 failures += 1
-                event = "worker.turn_failed"
-                if isinstance(exc, REDIS_ERRORS):
-                    event = "worker.redis_unavailable"
+                event = self._failure_event(exc)
+                if event != "worker.turn_failed":
                     self._outage.began()
                 await self._sleep(backoff_after(failures, exc, event))
                 continue
+            if discarded:
+                self._report_discarded(batch, discarded)
             for settlement in batch:
                 if not settlement.stored.done():
                     settlement.stored.set_result(None)
@@ -182,7 +190,7 @@ class QueueRunner:
     def abandon_outcomes(self) -> None:
         """Shutdown gave up waiting for Redis: unblock the jobs waiting for their outcome to be stored."""
         for settlement in self._pending:
-            log.error("job.outcome_lost", job_id=settlement.job_id, queue=self.queue, reason="Redis unreachable")
+            log.error("job.outcome_lost", job_id=settlement.job_id, queue=self.queue, reason=self._failure)
             settlement.stored.set_exception(ConnectionError("Redis unreachable at shutdown"))
         self._pending = []
 
@@ -228,7 +236,38 @@ class QueueRunner:
             if late:
                 await self._give_back(late, reason="handed off while stopping")
 
-    async def _settle_and_claim(self, batch: list[Settlement], want: int) -> tuple[list[Claimed], float]:
+    def _failure_event(self, exc: Exception) -> str:
+        """The event a failed turn logs: Redis refusing writes for lack of memory is not an outage."""
+        if isinstance(exc, OutOfMemoryError):
+            self._failure = "Redis out of memory"
+            return "worker.redis_out_of_memory"
+        self._failure = "Redis unreachable"
+        return "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
+
+    def _report_discarded(self, batch: list[Settlement], discarded: Sequence[bytes]) -> None:
+        """Outcomes the script refused to store: the job's lock is another worker's now (it took the
+        job over after this worker's lock lapsed), so this worker's outcome is stale."""
+        stale = set(discarded)
+        for settlement in batch:
+            job_id, attempt = settlement.job_id, settlement.attempt
+            raw_id = job_id if isinstance(job_id, bytes) else job_id.encode()
+            if settlement.kind not in _OUTCOMES or raw_id not in stale:
+                continue
+            outcome = _OUTCOMES[settlement.kind]
+            self.counts[outcome] -= 1
+            log.warning(
+                "job.outcome_discarded",
+                job_id=job_id if isinstance(job_id, str) else job_id.decode(errors="backslashreplace"),
+                queue=self.queue,
+                job=attempt.name if attempt else None,
+                attempt=attempt.number if attempt else None,
+                outcome=outcome,
+                reason="another worker holds the job now: it took it over after this worker's lock lapsed",
+            )
+
+    async def _settle_and_claim(
+        self, batch: list[Settlement], want: int
+    ) -> tuple[list[Claimed], float, Sequence[bytes]]:
         free = max(0, self.options.concurrency - self._active() - len(self._ready))
         register = self._idle_after_turn(want)
         self._handoffs_possible = self._handoffs_possible or register
@@ -251,8 +290,10 @@ class QueueRunner:
                 self._drop_unreadable_id(raw_id, attempt)
                 continue
             claimed.append(Claimed(job_id, data, attempt, ahead))
-        next_due: float = float(reply[0])
-        return claimed, next_due
+        head, discarded = reply[0], _NOTHING
+        if type(head) is list:  # {next due, id...}: outcomes the script discarded
+            head, discarded = head[0], head[1:]
+        return claimed, float(head), discarded
 
     def _idle_after_turn(self, want: int) -> bool:
         """Whether this runner has nothing to run once this turn has stored its outcomes, so it
@@ -338,10 +379,12 @@ class QueueRunner:
             payload: Any = None
             enqueued = 0
         else:
-            attempt = Attempt(claim.job_id, job_data.name, self.queue, claim.attempt)
+            job = self.jobs.get(job_data.name)
+            name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
+            attempt = Attempt(claim.job_id, name, self.queue, claim.attempt)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
             try:
-                outcome = await run_attempt(self.jobs.get(job_data.name), payload, attempt)
+                outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
@@ -365,7 +408,7 @@ class QueueRunner:
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):
             self.counts["retried"] += 1
-            return Settlement("r", attempt.job_id, now_ms() + outcome.delay_ms, 0)
+            return Settlement("r", attempt.job_id, now_ms() + outcome.delay_ms, 0, attempt)
         record = retention.build_record(attempt, outcome, payload, enqueued, started)
         keep = retention.keep_limit(
             self.jobs.get(record.job),
@@ -374,12 +417,13 @@ class QueueRunner:
             keep_failed=self.options.keep_failed,
         )
         self.counts[record.status.value] += 1
-        return Settlement("c" if record.status.value == "completed" else "f", attempt.job_id, record.to_json(), keep)
+        kind = "c" if record.status.value == "completed" else "f"
+        return Settlement(kind, attempt.job_id, record.to_json(), keep, attempt)
 
     async def _release(self, job_id: str, attempt: Attempt | None = None, reason: str = "worker shutting down") -> None:
         """Give back an attempt that shutdown interrupted, or a job claimed ahead: unlocked, not counted."""
         with contextlib.suppress(*REDIS_ERRORS):
-            await self.conn.scripts.release(args=[job_id])
+            await self.conn.scripts.release(args=[job_id, self._token])
             if attempt is None:
                 log.debug("job.given_back", job_id=job_id, queue=self.queue, reason=reason)
                 return
@@ -392,20 +436,27 @@ class QueueRunner:
         """Renew the locks of running jobs, so only a dead worker's jobs are taken again."""
         while True:
             await asyncio.sleep(self._lock_ms / 3000)
-            job_ids = [*self.running, *self._ready]
-            if not job_ids:
+            await self._renew_locks()
+
+    async def _renew_locks(self) -> None:
+        """Renew every lock this runner holds, if still its own; report a running job's lock that
+        lapsed or another worker took (`job.lock_lost`). A job whose outcome is being stored, or
+        that shutdown interrupted, is not reported: storing or releasing it deletes its lock."""
+        held = list(self.running.items())
+        job_ids = [job_id for job_id, _ in held] + list(self._ready)
+        if not job_ids:
+            return
+        try:
+            renewed = await self.conn.scripts.renew_locks(args=[self._lock_ms, self._token, *job_ids])
+        except REDIS_ERRORS as exc:
+            log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
+            return
+        for (job_id, task), ok in zip(held, renewed, strict=False):  # the jobs claimed ahead follow
+            if ok or self.running.get(job_id) is not task or task in self.settling or task.cancelling():
                 continue
-            try:
-                async with self.conn.redis.pipeline(transaction=False) as pipe:
-                    for job_id in job_ids:
-                        pipe.pexpire(keys.lock(job_id), self._lock_ms)
-                    renewed = await pipe.execute()
-            except REDIS_ERRORS as exc:
-                log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
-                continue
-            for job_id, ok in zip(job_ids, renewed, strict=True):
-                if not ok and job_id in self.running:
-                    log.warning("job.lock_lost", job_id=job_id, queue=self.queue, reason="lock expired while running")
+            log.warning(
+                "job.lock_lost", job_id=job_id, queue=self.queue, reason="lock lapsed or taken over while running"
+            )
 
     async def _sleep(self, timeout: float | None) -> None:
         with contextlib.suppress(TimeoutError):

@@ -40,9 +40,11 @@ def keep_limit(job: Job[Any] | None, status: JobStatus, *, keep_completed: int, 
     return keep_failed if override is None else override
 
 
-async def store(scripts: Scripts, record: JobRecord, keep: int) -> None:
-    """Remove the live job and retain `record`, trimming the queue's oldest beyond `keep`."""
-    await scripts.finish(
+async def store(scripts: Scripts, record: JobRecord, keep: int) -> bool:
+    """Remove the live job and retain `record`, trimming the queue's oldest beyond `keep`; False
+    (nothing stored) when the job is gone: another worker took it over and finished it."""
+    stored = await scripts.finish(
         keys=[keys.queue(record.queue), keys.finished(record.queue, record.status.value)],
         args=[record.id, record.to_json(), keep],
     )
+    return bool(stored)

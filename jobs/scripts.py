@@ -103,6 +103,15 @@ local function trim(retained, keep)
   end
 end
 
+-- Whether an outcome of this worker's attempt may be stored: the lock is its own (`token`, or
+-- `token+` for a job it claimed ahead), or lapsed with nobody else holding it and the job still
+-- stored. Otherwise another worker took the job over (and may have finished it): the outcome is stale.
+local function still_mine(id, token)
+  local lock = redis.call('GET', LOCK .. id)
+  if lock then return lock == token or lock == token .. '+' end
+  return redis.call('EXISTS', JOB .. id) == 1
+end
+
 local function clock_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -167,7 +176,10 @@ end
 #   claimed, or a hand-off whose message was lost); then per outcome (kind, id, data, keep):
 #   'c' completed / 'f' failed (data: the record JSON), 'r' retry (data: due ms), 'u' unclaim
 #   (data: the attempt the worker is already running), 's' started (a job claimed ahead now runs).
-# Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job}.
+#   Each is applied only while the job is still this worker's (`still_mine`, the lock token is the
+#   fence); a 'c', 'f' or 'r' that is not is discarded and reported.
+# Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job};
+# the first item is {next due ms or -1, discarded id, ...} when an outcome was discarded.
 SETTLE_AND_CLAIM = LuaScript(
     _PREFIXES
     + _FINISH_FN
@@ -175,10 +187,15 @@ SETTLE_AND_CLAIM = LuaScript(
     + """
 local n_mine = tonumber(ARGV[8])
 local first = 9 + math.max(n_mine, 0)
-local keep, now_us = {}, nil
+local keep, now_us, discarded = {}, nil, nil
 for i = first, #ARGV, 4 do
   local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if kind == 'r' then
+  if not still_mine(id, ARGV[5]) then
+    if kind ~= 'u' and kind ~= 's' then
+      discarded = discarded or {}
+      discarded[#discarded + 1] = id
+    end
+  elseif kind == 'r' then
     if redis.call('EXISTS', JOB .. id) == 1 then redis.call('ZADD', KEYS[1], data, id) end
     redis.call('DEL', LOCK .. id)
   elseif kind == 'u' then
@@ -209,29 +226,59 @@ if ARGV[7] ~= '0' and #out == 1 then
 else
   redis.call('ZREM', KEYS[5], registration)
 end
+if discarded then
+  table.insert(discarded, 1, out[1])
+  out[1] = discarded
+end
 return out
 """
 )
 
 # KEYS: queue, retained set of the outcome. ARGV: id, record JSON, how many to keep.
+# For arq's own worker, whose lock is `1` for every worker, so no token can fence it: the outcome
+# is stored only while the job is (the job of a worker that took over and finished it is not).
+# Returns 1, or 0 when the outcome was discarded.
 FINISH = (
     _PREFIXES
     + _FINISH_FN
     + """
+if redis.call('EXISTS', JOB .. ARGV[1]) == 0 then return 0 end
 retain(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), clock_us())
 trim(KEYS[2], tonumber(ARGV[3]))
 return 1
 """
 )
 
-# ARGV: id. Give back an interrupted attempt (graceful shutdown): unlock it, uncount it.
+# ARGV: id, the releasing worker's lock token. Give back an interrupted attempt (graceful
+# shutdown) or a job claimed ahead: unlock it, uncount it; not if another worker holds it now.
 RELEASE = (
     _PREFIXES
     + """
+local lock = redis.call('GET', LOCK .. ARGV[1])
+if lock and lock ~= ARGV[2] and lock ~= ARGV[2] .. '+' then return 0 end
 redis.call('DEL', LOCK .. ARGV[1])
 local tries = tonumber(redis.call('GET', TRIES .. ARGV[1]) or '0')
 if tries > 1 then redis.call('DECR', TRIES .. ARGV[1]) else redis.call('DEL', TRIES .. ARGV[1]) end
 return 1
+"""
+)
+
+# ARGV: lock ms, the worker's lock token, then the ids of the jobs it holds. Renews each lock
+# that is still this worker's (`token` or `token+`); returns 1/0 per id (0: lapsed or taken over).
+RENEW_LOCKS = (
+    _PREFIXES
+    + """
+local renewed = {}
+for i = 3, #ARGV do
+  local lock = redis.call('GET', LOCK .. ARGV[i])
+  if lock == ARGV[2] or lock == ARGV[2] .. '+' then
+    redis.call('PEXPIRE', LOCK .. ARGV[i], ARGV[1])
+    renewed[#renewed + 1] = 1
+  else
+    renewed[#renewed + 1] = 0
+  end
+end
+return renewed
 """
 )
 
@@ -299,10 +346,12 @@ class Scripts:
 
     finish: AsyncScript
     release: AsyncScript
+    renew_locks: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:
         return cls(
             finish=client.register_script(FINISH),
             release=client.register_script(RELEASE),
+            renew_locks=client.register_script(RENEW_LOCKS),
         )

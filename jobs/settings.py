@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     jobs_poll_interval: float = Field(default=1.0, gt=0)
     jobs_lock_timeout: float = Field(default=30.0, gt=0)
     jobs_max_payload_bytes: int = Field(default=64 * 1024, ge=1)
+    jobs_max_result_bytes: int = Field(default=1024 * 1024, ge=1)
+    jobs_loop_blocked_ms: int = Field(default=500, ge=0)
 
     @field_validator("redis_url")
     @classmethod

@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic_core import from_json
 
+from . import jsonsafe
+
+MAX_SHOWN_NAME = 200
+
 
 @dataclass(frozen=True, slots=True)
 class StoredJob:
@@ -24,10 +28,11 @@ def decode(raw: bytes | None) -> StoredJob:
     if raw is None:
         raise UndecodableJob("the stored job is missing (removed while queued)")
     try:
-        data = from_json(raw)  # native and fast; it refuses deep nesting the trigger allows (254 levels)
+        # Native, fast and strict: no NaN, no lone surrogate, valid UTF-8, at most 200 levels.
+        data, strict = from_json(raw, allow_inf_nan=False), True
     except ValueError:
         try:
-            data = json.loads(raw)  # so the standard parser decides, and words the error
+            data, strict = json.loads(raw), False  # so the standard parser decides, and words the error
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, absurd nesting
             raise UndecodableJob(f"the stored job is not valid JSON ({_short(exc)}); it was not run") from None
     if not isinstance(data, dict) or not isinstance(data.get("f"), str):
@@ -39,10 +44,22 @@ def decode(raw: bytes | None) -> StoredJob:
         payload = kwargs  # enqueued by plain arq with keyword arguments
     else:
         raise UndecodableJob("the stored job must carry exactly one payload argument")
+    if not strict:  # what the native parser refused, the trigger would have refused too
+        problem = jsonsafe.problem(data["f"], "the job name") or jsonsafe.problem(payload, "payload")
+        if problem:
+            raise UndecodableJob(f"the stored job holds {_short(problem)}, which `trigger` refuses; it was not run")
     enqueued = data.get("et")
     return StoredJob(name=data["f"], payload=payload, enqueued_ms=enqueued if isinstance(enqueued, int) else 0)
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+def shown_name(name: str) -> str:
+    """A job name read from Redis, bounded for log lines and records: the name of a job no
+    trigger wrote may be megabytes long."""
+    if len(name) <= MAX_SHOWN_NAME:
+        return name
+    return f"{name[:MAX_SHOWN_NAME]}... [{len(name) - MAX_SHOWN_NAME} characters truncated]"
+
+
+def _short(exc: BaseException | str) -> str:
+    text = exc if isinstance(exc, str) else str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."

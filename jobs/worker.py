@@ -19,6 +19,7 @@ import structlog
 from . import keys, registry
 from .connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from .definition import Job
+from .loop_watch import LoopWatchdog
 from .outage import Outage
 from .queue_runner import QueueOptions, QueueRunner
 from .settings import Settings, get_settings
@@ -85,6 +86,14 @@ class Worker:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
         outage = self._outage
         self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q), outage) for q in self.queues]
+        watchdog = LoopWatchdog(self.settings.jobs_loop_blocked_ms, self._running_jobs)
+        watchdog.start()
+        try:
+            await self._serve_queues(conn)
+        finally:
+            watchdog.stop()
+
+    async def _serve_queues(self, conn: Connection) -> None:
         progress = asyncio.Event()
         for runner in self.runners:
             runner.progress = progress
@@ -139,6 +148,11 @@ class Worker:
                     runner.stop()
                 return
 
+    def _running_jobs(self) -> list[tuple[str, str, asyncio.Task[None]]]:
+        """(queue, job id, task) of every running job, for the loop watchdog's thread: each dict is
+        copied in one step (`list`), so the loop changing it meanwhile cannot break the iteration."""
+        return [(r.queue, job_id, task) for r in self.runners for job_id, task in list(r.running.items())]
+
     def totals(self) -> dict[str, int]:
         total = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         for runner in self.runners:
@@ -176,6 +190,7 @@ class Worker:
             poll_interval=self.settings.jobs_poll_interval,
             burst=self.burst,
             lock_timeout=self.settings.jobs_lock_timeout,
+            max_result_bytes=self.settings.jobs_max_result_bytes,
         )
 
     def _install_signals(self) -> None:

@@ -9,11 +9,18 @@ The test process triggers these jobs by name (`tests.processes.remote_job`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
+import decimal
+import enum
 import os
+import pathlib
 import sys
 import time
+import uuid
 from typing import Any
 
+from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from jobs import Backoff, current_attempt, job
@@ -134,16 +141,34 @@ async def explode(payload: dict[str, Any]) -> None:
 
 
 class Opaque:
-    """A result pydantic cannot turn into JSON: stored through its repr."""
+    """A result with no JSON form: it fails its attempt (UnstorableResult)."""
 
     def __repr__(self) -> str:
         return "Opaque(42)"
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Receipt(BaseModel):
+    """A pydantic model result: dumped as pydantic dumps it to JSON, by alias."""
+
+    paid_at: datetime.datetime
+    amount: decimal.Decimal = Field(alias="Amount")
+
+
+@dataclasses.dataclass
+class Totals:
+    count: int
+    tags: frozenset[str]
 
 
 async def odd_result(payload: dict[str, Any]) -> Any:
     """Return the result named by `kind`; `runs` counts how often it ran."""
     await _bump(RUNS, _job_id())
     kind = payload["kind"]
+    paid = datetime.datetime(2025, 1, 7, 10, 42, tzinfo=datetime.UTC)
     results: dict[str, Any] = {
         "object": Opaque(),
         "set": {3, 1, 2},
@@ -151,6 +176,24 @@ async def odd_result(payload: dict[str, Any]) -> Any:
         "huge-int": 10**100,
         "exception": KeyError("as a result"),
         "lambda": lambda: None,
+        "utf8-bytes": b"abc",
+        "nested-bytes": {"files": [{"name": "a.txt", "data": b"\x00\xff"}]},
+        "nan": {"ratio": float("nan")},
+        "infinity": float("inf"),
+        "lone-surrogate": {"text": "\ud800"},
+        "too-large": "x" * (int(os.environ.get("JOBS_MAX_RESULT_BYTES", 1024 * 1024)) + 1),
+        "converted": {
+            "when": paid,
+            "day": paid.date(),
+            "id": uuid.UUID(int=7),
+            "price": decimal.Decimal("9.90"),
+            "color": Color.RED,
+            "path": pathlib.PurePosixPath("/tmp/report.csv"),
+            "pair": (1, 2),
+            "receipt": Receipt(paid_at=paid, Amount=decimal.Decimal("1.5")),
+            "totals": Totals(count=2, tags=frozenset({"a"})),
+            7: "an int key",
+        },
     }
     if kind in results:
         return results[kind]
@@ -175,6 +218,12 @@ async def echo(payload: Any) -> Any:
     return payload
 
 
+async def blocks(payload: dict[str, Any]) -> str:
+    """Blocking code in a coroutine: holds the event loop for `ms`, past its timeout."""
+    time.sleep(float(payload["ms"]) / 1000)  # noqa: ASYNC251 - the blocking code under test
+    return "finished late"
+
+
 _QUICK = Backoff.fixed(delay_ms=10)
 job(name="fault.record", run=record, queue=QUEUE, attempts=50, backoff=_QUICK, timeout=60)
 job(name="fault.sleep", run=sleep, queue=QUEUE, attempts=50, backoff=_QUICK, timeout=60)
@@ -182,3 +231,4 @@ job(name="fault.explode", run=explode, queue=QUEUE, attempts=2, backoff=Backoff.
 job(name="fault.odd_result", run=odd_result, queue=QUEUE, attempts=3, backoff=_QUICK)
 job(name="fault.cancels_itself", run=cancels_itself, queue=QUEUE, attempts=3, backoff=_QUICK)
 job(name="fault.echo", run=echo, queue=QUEUE)
+job(name="fault.blocks", run=blocks, queue=QUEUE, attempts=2, backoff=Backoff.fixed(delay_ms=0), timeout=1)

@@ -3,6 +3,7 @@ log lines stay bounded and parseable, odd results are stored, and the worker kee
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import JobRecord, JobStatus
+from jobs import JobRecord, JobStatus, keys
 from jobs.errorinfo import MAX_MESSAGE, MAX_TRACEBACK
 from jobs.inspection import get_record
 
@@ -83,56 +84,97 @@ async def test_hostile_exceptions_are_recorded_truncated_and_logged_on_bounded_j
     assert all(len(line) < MAX_MESSAGE + 1_000 for line in huge if '"job.retrying"' in line), "no traceback on retry"
 
 
-RESULTS: dict[str, Any] = {
-    "object": "Opaque(42)",
+CONVERTED = {
     "set": [1, 2, 3],
-    "tuple-keys": {"1,2": "pair"},
     "huge-int": 10**100,
-    "exception": "KeyError('as a result')",
+    "converted": {
+        "when": "2025-01-07T10:42:00Z",
+        "day": "2025-01-07",
+        "id": "00000000-0000-0000-0000-000000000007",
+        "price": "9.90",
+        "color": "red",
+        "path": "/tmp/report.csv",
+        "pair": [1, 2],
+        "receipt": {"paid_at": "2025-01-07T10:42:00Z", "Amount": "1.5"},
+        "totals": {"count": 2, "tags": ["a"]},
+        "7": "an int key",
+    },
 }
-UNSTORABLE = ["non-utf8-bytes", "circular", "unrepresentable"]
+# What each unstorable result of `fault.odd_result` is refused for: text its UnstorableResult message holds.
+REFUSED = {
+    "object": "result: a value of type tests.fault_jobs.Opaque, which has no JSON form",
+    "tuple-keys": "result: a key of type tuple",
+    "exception": "result: a value of type KeyError",
+    "lambda": "result: a value of type function",
+    "utf8-bytes": "result: bytes, which JSON cannot hold",
+    "non-utf8-bytes": "result: bytes, which JSON cannot hold",
+    "nested-bytes": "result['files'][0]['data']: bytes",
+    "nan": "result['ratio']: nan, which JSON cannot hold",
+    "infinity": "result: inf, which JSON cannot hold",
+    "lone-surrogate": "result['text']: text with a lone surrogate",
+    "circular": "nesting deeper than 512 levels (or a circular reference)",
+    "unrepresentable": "result: a value of type tests.fault_jobs._BadRepr",
+    "too-large": "over the 4096 byte limit (JOBS_MAX_RESULT_BYTES)",
+}
 
 
-async def test_results_that_are_not_json_are_stored_through_repr_and_run_once(
+def _strict_json(raw: bytes) -> Any:
+    """`raw` parsed as JSON proper: NaN, Infinity and text that is not UTF-8 raise."""
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"{constant} is not JSON: {raw[:200]!r}")
+
+    return json.loads(raw.decode("utf-8"), parse_constant=refuse)
+
+
+async def test_results_convert_by_documented_rules_and_the_rest_fails_at_once_as_unstorable(
     server: RedisServer, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """pydantic turns what it can into JSON (sets, tuple keys, big ints); the rest is stored as its repr."""
+    """Models, dates, UUIDs, sets... are stored as JSON; bytes, NaN, objects, a result over the limit
+    fail their first attempt with UnstorableResult naming what and where, and are not retried."""
     async with triggering_into(server, monkeypatch) as redis:
-        with worker_process(fault_env(queue, server.admin_url)) as worker:
+        with worker_process(fault_env(queue, server.admin_url, JOBS_MAX_RESULT_BYTES="4096")) as worker:
             odd = remote_job("fault.odd_result", queue)
-            ids = {kind: (await odd.trigger({"kind": kind})).id for kind in [*RESULTS, "lambda"]}
+            ids = {kind: (await odd.trigger({"kind": kind})).id for kind in [*CONVERTED, *REFUSED]}
             records = await eventually(lambda: _records(ids), timeout=20, what="a record per result")
             await _still_runs_jobs(worker, queue)
             runs = await _runs(redis, queue, list(ids.values()))
+            raw_records = [await redis.get(keys.record(job_id)) for job_id in ids.values()]
         assert not worker.stderr_lines, worker.output
+        worker.events()  # every line is a JSON object
 
-    report(
-        "odd-results",
-        kinds=len(ids),
-        stored_as_completed=sum(r.status is JobStatus.COMPLETED for r in records.values()),
-    )
-    assert {kind: r.result for kind, r in records.items() if kind in RESULTS} == RESULTS
-    assert str(records["lambda"].result).startswith("<function odd_result.<locals>.<lambda> at")
-    assert {r.status for r in records.values()} == {JobStatus.COMPLETED}
+    report("odd-results", kinds=len(ids), converted=len(CONVERTED), refused=len(REFUSED))
+    assert {kind: records[kind].result for kind in CONVERTED} == CONVERTED
+    assert {records[kind].status for kind in CONVERTED} == {JobStatus.COMPLETED}
+    for kind, text in REFUSED.items():
+        record = records[kind]
+        assert (record.status, record.attempts) == (JobStatus.FAILED, 1), kind  # fault.odd_result has 3 attempts
+        assert record.error is not None and record.error.type == "UnstorableResult", (kind, record.error)
+        assert text in record.error.message, (kind, record.error.message)
     assert runs == [1] * len(ids)
+    assert all(raw is not None and _strict_json(raw) for raw in raw_records), "every record is JSON proper"
 
 
 @pytest.mark.slow
-async def test_a_result_that_even_repr_cannot_store_still_completes_the_job_once(
+async def test_a_result_that_cannot_even_be_shown_fails_its_job_once_and_is_never_run_again(
     server: RedisServer, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The job succeeded: it is recorded completed, with a placeholder result, and never run again."""
+    """Results whose repr raises, circular ones, non-UTF-8 bytes: a failed record, one run, however
+    many lock periods pass."""
     async with triggering_into(server, monkeypatch) as redis:
         env = fault_env(queue, server.admin_url, JOBS_LOCK_TIMEOUT="0.5")
         with worker_process(env) as worker:
             odd = remote_job("fault.odd_result", queue)
-            ids = {kind: (await odd.trigger({"kind": kind})).id for kind in UNSTORABLE}
+            ids = {kind: (await odd.trigger({"kind": kind})).id for kind in UNSHOWABLE}
             records = await eventually(lambda: _records(ids), timeout=10, what="a record per result")
+            await _still_runs_jobs(worker, queue)  # well over a lock period later
             runs = await _runs(redis, queue, list(ids.values()))
-            assert worker.popen.poll() is None
     outcomes = {kind: (r.status, r.error and r.error.type) for kind, r in records.items()}
-    assert outcomes == dict.fromkeys(UNSTORABLE, (JobStatus.COMPLETED, None))
-    assert runs == [1] * len(UNSTORABLE)
+    assert outcomes == dict.fromkeys(UNSHOWABLE, (JobStatus.FAILED, "UnstorableResult"))
+    assert runs == [1] * len(UNSHOWABLE)
+
+
+UNSHOWABLE = ["non-utf8-bytes", "circular", "unrepresentable"]
 
 
 @pytest.mark.slow

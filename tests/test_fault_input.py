@@ -12,11 +12,13 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import JobStatus, PayloadTooLargeError, keys
+from jobs import JobStatus, PayloadTooLargeError, admin, keys
 from jobs.inspection import get_record
+from jobs.stored import MAX_SHOWN_NAME
 
-from .conftest import Define, StartWorker
-from .fault_support import eventually, report
+from .conftest import REDIS_URL, Define, StartWorker
+from .fault_support import eventually, fault_env, report
+from .processes import worker_process
 
 
 async def echo(payload: Any) -> Any:
@@ -172,3 +174,74 @@ async def test_a_queue_member_that_is_not_utf8_does_not_stall_the_queue(
 
 async def _gone(redis: Redis, queue: str, member: bytes) -> bool:
     return await redis.zscore(keys.queue(queue), member) is None
+
+
+def _deep_json(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"f":"%(name)s","a":[' + _deep_json(600) + b'],"k":{}}', "nesting deeper than 512 levels at payload[0]"),
+        (b'{"f":"%(name)s","a":[{"text":"a\\ud800b"}],"k":{}}', "a lone surrogate at payload['text']"),
+        (b'{"f":"%(name)s","a":[{"ratio":NaN}],"k":{}}', "a number JSON cannot hold (nan) at payload['ratio']"),
+        (b'{"f":"%(name)s\\udc00","a":[1],"k":{}}', "a lone surrogate at the job name"),
+    ],
+    ids=["nested-600-deep", "lone-surrogate", "nan", "lone-surrogate-in-name"],
+)
+async def test_a_stored_job_beyond_what_trigger_accepts_is_failed_with_the_reason_and_reads_back(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str, data: bytes, reason: str
+) -> None:
+    """Written by a plain arq producer or by hand: held to the trigger's limits, failed as UndecodableJob,
+    and its record shown by every reader."""
+    alive = define(echo)
+    job_id = f"beyond-{queue}"
+    await _write_raw(redis, queue, job_id, data.replace(b"%(name)s", alive.name.encode()))
+    await start_worker()
+    record = await eventually(lambda: get_record(job_id), what="failure record")
+    assert record.status is JobStatus.FAILED and record.error is not None
+    assert (record.error.type, reason in record.error.message) == ("UndecodableJob", True), record.error.message
+    info = await admin.get_job(job_id)
+    assert info is not None
+    json.dumps(info.to_dict(), indent=2, ensure_ascii=False).encode()  # what `jobs show --json` prints
+    assert await (await alive.trigger("still alive")).result(timeout=5) == "still alive"
+
+
+class Node(BaseModel):
+    children: list[Node] = []
+
+
+async def count_nodes(payload: Node) -> int:
+    return 1 + sum([await count_nodes(child) for child in payload.children])
+
+
+async def test_a_payload_as_deep_as_trigger_accepts_runs_and_every_reader_shows_its_record(
+    define: Define, start_worker: StartWorker
+) -> None:
+    """A recursive model 250 nodes deep is 501 levels of JSON (more than the native parser's 200):
+    the trigger takes it, so the worker runs it, and `jobs show` renders its record."""
+    tree = Node()
+    for _ in range(250):
+        tree = Node(children=[tree])
+    handle = await define(count_nodes).trigger(tree)
+    await start_worker()
+    assert await handle.result(timeout=5) == 251
+    info = await admin.get_job(handle.id)
+    assert info is not None and info.status is JobStatus.COMPLETED
+    assert '"children"' in json.dumps(info.to_dict(), indent=2)
+
+
+async def test_a_megabyte_job_name_read_from_redis_is_bounded_in_the_log_line_and_the_record(
+    redis: Redis, queue: str
+) -> None:
+    """A stored job no trigger wrote, named with a million characters: a job.failed line of a few hundred."""
+    job_id = f"huge-name-{queue}"
+    await _write_raw(redis, queue, job_id, json.dumps({"f": "n" * 1_000_000, "a": [1], "k": {}}).encode())
+    with worker_process(fault_env(queue, REDIS_URL)) as worker:
+        failed = await worker.wait_for("job.failed", job_id=job_id)
+        record = await eventually(lambda: get_record(job_id), what="failure record")
+    lines = [line for line in worker.stdout_lines if job_id in line]
+    report("huge-job-name", name_chars=1_000_000, longest_line=max(map(len, lines)))
+    assert failed["error"]["type"] == "UnknownJob" and max(map(len, lines)) < 3 * MAX_SHOWN_NAME + 1_000
+    assert record.job.startswith("n" * MAX_SHOWN_NAME) and len(record.job) < MAX_SHOWN_NAME + 50

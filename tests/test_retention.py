@@ -6,10 +6,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from jobs import JobStatus, UnrecoverableError, keys, latest_completed, latest_failed
+from jobs import JobRecord, JobStatus, UnrecoverableError, connection, keys, latest_completed, latest_failed, retention
 from jobs.inspection import get_record
 
-from .conftest import Define, StartWorker, run_burst
+from .conftest import REDIS_URL, Define, StartWorker, run_burst
 from .helpers import wait_until
 
 
@@ -104,3 +104,30 @@ async def test_handle_status_follows_the_job(define: Define, start_worker: Start
 
 async def _is(status: object, expected: JobStatus) -> bool:
     return await status is expected  # type: ignore[misc]
+
+
+async def test_finish_stores_an_outcome_only_while_the_job_is_still_stored(redis: Redis, queue: str) -> None:
+    """arq's worker locks with `1`, no token to fence with: a stale worker's FINISH, once another worker
+    took the job over and finished it (its job key gone), stores nothing."""
+    record = JobRecord(
+        id=f"finish-{queue}",
+        job="by-arq",
+        queue=queue,
+        status=JobStatus.COMPLETED,
+        payload=1,
+        result=2,
+        error=None,
+        attempts=1,
+        enqueued_ms=1,
+        started_ms=2,
+        finished_ms=3,
+    )
+    conn = connection.connect(REDIS_URL)
+    try:
+        assert await retention.store(conn.scripts, record, keep=10) is False
+        assert await redis.exists(keys.record(record.id)) == 0
+        await redis.set(keys.job(record.id), b'{"f":"by-arq","a":[1],"k":{}}')
+        assert await retention.store(conn.scripts, record, keep=10) is True
+        assert await get_record(record.id) == record and await redis.exists(keys.job(record.id)) == 0
+    finally:
+        await conn.aclose()
