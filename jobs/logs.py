@@ -60,6 +60,7 @@ def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO", *, t
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     logging.getLogger("arq").handlers.clear()  # arq's CLI gives it a text handler: one format only
+    logging.getLogger("asyncio").setLevel(max(numeric, logging.INFO))  # not its "Using selector" at DEBUG
     silence_arq()
 
 
