@@ -39,7 +39,7 @@ REDIS_URL = os.environ.get("BENCH_OVERHEAD_REDIS_URL", "redis://127.0.0.1:6379/1
 os.environ["REDIS_URL"] = REDIS_URL
 
 from jobs import disconnect, job  # noqa: E402
-from jobs.logs import configure_logging  # noqa: E402
+from jobs.logs.configure import configure_logging  # noqa: E402
 from jobs.settings import load_settings  # noqa: E402
 from jobs.worker import Worker  # noqa: E402
 
@@ -94,7 +94,7 @@ async def drain(variant: str, n: int, concurrency: int) -> tuple[float, float]:
 
 
 async def _redis() -> Any:
-    from jobs.connection import for_current_loop
+    from jobs.store.connection import for_current_loop
 
     return (await for_current_loop()).redis
 

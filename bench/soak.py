@@ -124,7 +124,7 @@ class WorkerLines:
 async def soak(args: argparse.Namespace, redis_url: str, scratch: Path) -> dict[str, Any]:
     from redis.asyncio import Redis
 
-    from jobs import keys
+    from jobs.store import keys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBS_")}
     env.update(

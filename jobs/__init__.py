@@ -5,7 +5,6 @@ retries, backoff, retention and structured logs.
 """
 
 from .backoff import Backoff
-from .connection import disconnect
 from .definition import Job, JobConfig, job
 from .errors import (
     DuplicateJobError,
@@ -19,11 +18,12 @@ from .errors import (
     UnknownJobError,
     UnrecoverableError,
 )
-from .execution import Attempt, current_attempt
 from .handle import JobFailedError, JobHandle
-from .inspection import get_record, job_status, latest_completed, latest_failed
 from .records import ErrorInfo, JobRecord, JobStatus
+from .runtime.execution import Attempt, current_attempt
 from .settings import Settings, SettingsError, get_settings
+from .store.connection import disconnect
+from .store.inspection import get_record, job_status, latest_completed, latest_failed
 
 __all__ = [
     "Attempt",

@@ -15,9 +15,9 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     if name != "WorkerSettings":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .arq_compat import wait_for_redis, worker_settings
     from .errors import RedisUnavailableError, RedisURLError
-    from .process import StartupError, import_job_modules
+    from .runtime.arq_compat import wait_for_redis, worker_settings
+    from .runtime.process import StartupError, import_job_modules
     from .settings import SettingsError, get_settings
 
     try:

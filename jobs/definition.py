@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from . import enqueue, registry
+from . import registry
 from .backoff import Backoff
 from .errors import JobDefinitionError, PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
 from .settings import get_settings
+from .store import enqueue
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

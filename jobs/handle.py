@@ -30,13 +30,13 @@ class JobHandle:
     enqueued: bool = True
 
     async def status(self) -> JobStatus:
-        from . import inspection
+        from .store import inspection
 
         return await inspection.job_status(self.id)
 
     async def record(self) -> JobRecord | None:
         """The retained record once the job has finished, else None."""
-        from . import inspection
+        from .store import inspection
 
         return await inspection.get_record(self.id)
 

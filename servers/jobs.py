@@ -22,6 +22,6 @@ def __getattr__(name: str) -> Any:
 
 
 if __name__ == "__main__":
-    from jobs.process import main
+    from jobs.runtime.process import main
 
     sys.exit(main())

@@ -10,7 +10,8 @@ import os
 
 from pydantic import BaseModel
 
-from jobs import Backoff, UnrecoverableError, connection, job
+from jobs import Backoff, UnrecoverableError, job
+from jobs.store import connection
 
 QUEUE = os.environ.get("CLI_TEST_QUEUE", "cli-test")
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pytest
 from redis.asyncio import Redis
 
-from jobs import connection
 from jobs.settings import get_settings
+from jobs.store import connection
 
 from .helpers import wait_until
 from .processes import WorkerProcess, process_env

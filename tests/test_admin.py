@@ -10,10 +10,12 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import Backoff, JobStatus, UnrecoverableError, admin, keys, registry
+from jobs import Backoff, JobStatus, UnrecoverableError, admin, registry
 from jobs.admin import JobNotFoundError, JobStateError
+from jobs.ops import admin as ops_admin
 from jobs.clock import now_ms
-from jobs.inspection import get_record
+from jobs.store import keys
+from jobs.store.inspection import get_record
 
 from .conftest import Define, StartWorker, run_burst
 from .helpers import wait_until
@@ -50,7 +52,7 @@ async def test_counts_split_a_queue_into_queued_scheduled_running_completed_and_
     for n in (4, 5):
         await ok.trigger({"n": n})
     await ok.trigger({"n": 6}, delay=60)
-    monkeypatch.setattr(admin, "COUNT_BATCH", 1)
+    monkeypatch.setattr(ops_admin, "COUNT_BATCH", 1)
 
     counts = await admin.counts(queue)
 

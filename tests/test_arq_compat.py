@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import JobStatus, keys
-from jobs.arq_compat import worker_settings
-from jobs.process import StartupError
+from jobs import JobStatus
+from jobs.runtime.arq_compat import worker_settings
+from jobs.runtime.process import StartupError
 from jobs.settings import load_settings
+from jobs.store import keys
 
 from .conftest import REDIS_URL, Define
 from .processes import (

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from jobs import JobStatus, admin, keys, scripts
+from jobs import JobStatus, admin
 from jobs.clock import now_ms
-from jobs.inspection import get_record
+from jobs.store import keys, scripts
+from jobs.store.inspection import get_record
 
 from .cli_jobs import flag_key
 from .conftest import REDIS_URL

@@ -15,9 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs.script_link import ScriptLink
-from jobs.scripts import LuaScript
-from jobs.subscription import Subscription
+from jobs.store.script_link import ScriptLink
+from jobs.store.scripts import LuaScript
+from jobs.store.subscription import Subscription
 
 from .helpers import wait_until
 from .redis_server import RedisServer, redis_server

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import JobRecord, JobStatus, keys
+from jobs import JobRecord, JobStatus
 from jobs.errorinfo import MAX_MESSAGE, MAX_TRACEBACK
-from jobs.inspection import get_record
+from jobs.store import keys
+from jobs.store.inspection import get_record
 
 from .fault_support import ask, eventually, fault_env, fault_key, has_logged, report, triggering_into
 from .processes import WorkerProcess, remote_job, worker_process

@@ -12,9 +12,10 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import JobStatus, PayloadTooLargeError, admin, keys
-from jobs.inspection import get_record
-from jobs.stored import MAX_SHOWN_NAME
+from jobs import JobStatus, PayloadTooLargeError, admin
+from jobs.store import keys
+from jobs.store.inspection import get_record
+from jobs.store.stored import MAX_SHOWN_NAME
 
 from .conftest import REDIS_URL, Define, StartWorker
 from .fault_support import eventually, fault_env, report

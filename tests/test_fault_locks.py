@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import Backoff, keys, scripts
-from jobs.inspection import get_record
+from jobs import Backoff
+from jobs.store import keys, scripts
+from jobs.store.inspection import get_record
 
 from .conftest import Define, StartWorker
 from .fault_support import eventually, fault_env, report, triggering_into

@@ -13,7 +13,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError
 
-from jobs import Backoff, JobsError, JobStatus, RedisOutOfMemoryError, RedisUnavailableError, current_attempt, keys
+from jobs import Backoff, JobsError, JobStatus, RedisOutOfMemoryError, RedisUnavailableError, current_attempt
+from jobs.store import keys
 
 from .conftest import Define, StartWorker
 from .fault_support import report, triggering_into

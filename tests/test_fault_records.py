@@ -10,10 +10,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobs import JobRecord, JobStatus, admin, keys
-from jobs.inspection import get_record, job_status, latest
+from jobs import JobRecord, JobStatus, admin
 from jobs.jsonsafe import MAX_DEPTH
 from jobs.records import ErrorInfo
+from jobs.store import keys
+from jobs.store.inspection import get_record, job_status, latest
 
 from .processes import ROOT, process_env, run_to_exit
 

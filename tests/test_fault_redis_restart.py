@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from jobs import RedisUnavailableError, keys
+from jobs import RedisUnavailableError
+from jobs.store import keys
 
 from .fault_support import eventually, fault_env, has_logged, report, triggering_into
 from .helpers import wait_until

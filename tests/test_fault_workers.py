@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from jobs import keys
+from jobs.store import keys
 
 from .fault_support import ask, eventually, fault_env, fault_key, has_logged, report, triggering_into
 from .helpers import wait_until

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import Job, admin, current_attempt, keys
-from jobs.connection import connect
-from jobs.inspection import get_record
-from jobs.queue_runner import QueueOptions, QueueRunner
+from jobs import Job, admin, current_attempt
+from jobs.runtime.queue_runner import QueueOptions, QueueRunner
+from jobs.store import keys
+from jobs.store.connection import connect
+from jobs.store.inspection import get_record
 from jobs.worker import Worker
 
 from .conftest import REDIS_URL, Define, StartWorker, run_burst, worker_settings

@@ -17,9 +17,9 @@ from unittest.mock import patch
 import pytest
 import structlog
 
-from jobs.events import log as events
-from jobs.log_output import writer_for
-from jobs.logs import configure_logging, direct_lines
+from jobs.logs.configure import configure_logging, direct_lines
+from jobs.logs.events import log as events
+from jobs.logs.output import writer_for
 from jobs.settings import LogLevel
 
 

@@ -7,7 +7,7 @@ import io
 import json
 import threading
 
-from jobs.log_output import MAX_BUFFERED_LINES, BatchedLineWriter
+from jobs.logs.output import MAX_BUFFERED_LINES, BatchedLineWriter
 
 
 def test_off_the_loop_a_line_is_written_at_once() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobs import JobStatus
-from jobs.inspection import get_record
+from jobs.store.inspection import get_record
 
 from .processes import PYTHON, ROOT, process_env, remote_job, run_to_exit
 

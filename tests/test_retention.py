@@ -6,8 +6,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from jobs import JobRecord, JobStatus, UnrecoverableError, connection, keys, latest_completed, latest_failed, retention
-from jobs.inspection import get_record
+from jobs import JobRecord, JobStatus, UnrecoverableError, latest_completed, latest_failed
+from jobs.runtime import retention
+from jobs.store import connection, keys
+from jobs.store.inspection import get_record
 
 from .conftest import REDIS_URL, Define, StartWorker, run_burst
 from .helpers import wait_until

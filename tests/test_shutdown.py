@@ -9,7 +9,8 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from jobs import JobStatus, keys
+from jobs import JobStatus
+from jobs.store import keys
 
 from .processes import WORKER, WorkerProcess, process_env, remote_job, worker_process
 

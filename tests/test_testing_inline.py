@@ -14,8 +14,9 @@ from typing import cast
 import pytest
 from redis import Redis
 
-from jobs import keys, registry
+from jobs import registry
 from jobs.settings import get_settings
+from jobs.store import keys
 
 from .conftest import REDIS_URL
 

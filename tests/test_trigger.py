@@ -10,8 +10,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs import JobStatus, PayloadTooLargeError, RedisUnavailableError, connection, disconnect, keys
+from jobs import JobStatus, PayloadTooLargeError, RedisUnavailableError, disconnect
 from jobs.settings import get_settings
+from jobs.store import connection, keys
 from jobs.testing import mock_triggers
 
 from .conftest import Define

@@ -7,7 +7,7 @@ import httpx
 from examples.jobs import send_welcome_email
 from examples.web import app
 from jobs import JobStatus
-from jobs.inspection import get_record
+from jobs.store.inspection import get_record
 
 from .conftest import run_burst
 

@@ -13,8 +13,9 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import Backoff, JobStatus, UnrecoverableError, admin, current_attempt, keys
-from jobs.inspection import get_record
+from jobs import Backoff, JobStatus, UnrecoverableError, admin, current_attempt
+from jobs.store import keys
+from jobs.store.inspection import get_record
 
 from .conftest import Define, StartWorker, run_burst
 from .helpers import wait_until

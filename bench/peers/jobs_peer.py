@@ -19,7 +19,7 @@ from _harness import Peer, run_cli
 from _jobs_noop import QUEUE, noop_any_job, noop_job
 
 from jobs import Job, disconnect
-from jobs.logs import configure_logging
+from jobs.logs.configure import configure_logging
 from jobs.settings import get_settings, load_settings
 
 
@@ -77,7 +77,7 @@ class JobsPeer(Peer):
 async def _run_arq_worker(settings: Any) -> None:
     from arq.worker import create_worker
 
-    from jobs.arq_compat import worker_settings
+    from jobs.runtime.arq_compat import worker_settings
 
     worker = create_worker(worker_settings(settings))
     try:

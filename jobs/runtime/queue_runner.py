@@ -21,10 +21,12 @@ from typing import Any
 import structlog
 from redis.exceptions import OutOfMemoryError
 
-from . import errorinfo, keys, retention, scripts, stored
-from .clock import now_ms
-from .connection import REDIS_ERRORS, Connection, backoff_after
-from .definition import Job
+from .. import errorinfo
+from ..clock import now_ms
+from ..definition import Job
+from ..store import keys, scripts, stored
+from ..store.connection import REDIS_ERRORS, Connection, backoff_after
+from . import retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 from .outage import Outage
 

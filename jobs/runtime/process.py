@@ -19,10 +19,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import registry
-from .errors import RedisUnavailableError, RedisURLError
-from .logs import configure_logging
-from .settings import Settings, SettingsError, get_settings
+from .. import registry
+from ..errors import RedisUnavailableError, RedisURLError
+from ..logs.configure import configure_logging
+from ..settings import Settings, SettingsError, get_settings
 from .worker import Worker
 
 EXIT_UNAVAILABLE = 1

@@ -18,12 +18,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from . import errorinfo, results
-from .definition import Job
-from .errors import UnrecoverableError
-from .events import log
-from .records import ErrorInfo
-from .settings import get_settings
+from .. import errorinfo
+from ..definition import Job
+from ..errors import UnrecoverableError
+from ..logs.events import log
+from ..records import ErrorInfo
+from ..settings import get_settings
+from . import results
 
 _current: ContextVar[Attempt | None] = ContextVar("jobs_current_attempt", default=None)
 

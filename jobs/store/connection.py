@@ -21,11 +21,11 @@ from redis.exceptions import BusyLoadingError, InvalidResponse, OutOfMemoryError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, RedisURLError
-from .redaction import redact_url
+from ..errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, RedisURLError
+from ..redaction import redact_url
+from ..settings import get_settings
 from .script_link import ScriptLink
 from .scripts import Scripts
-from .settings import get_settings
 
 log = structlog.get_logger("jobs")
 

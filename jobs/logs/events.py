@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from . import logs
+from . import configure as logs
 
 _structlog = structlog.get_logger("jobs")
 

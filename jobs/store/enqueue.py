@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..clock import now_ms, to_ms
+from ..handle import JobHandle
 from . import connection, keys, scripts
-from .clock import now_ms, to_ms
-from .handle import JobHandle
 
 if TYPE_CHECKING:
-    from .definition import Job
+    from ..definition import Job
 
 P = TypeVar("P")
 

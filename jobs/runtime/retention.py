@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import keys
-from .clock import now_ms
-from .definition import Job
+from ..clock import now_ms
+from ..definition import Job
+from ..records import JobRecord, JobStatus
+from ..store import keys
+from ..store.scripts import Scripts
 from .execution import Attempt, Completed, Failed
-from .records import JobRecord, JobStatus
-from .scripts import Scripts
 
 
 def build_record(

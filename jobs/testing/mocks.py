@@ -18,15 +18,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest.mock import AsyncMock
 
-from . import registry, stored
-from .clock import now_ms, to_ms
-from .definition import Delay, Job
-from .enqueue import check_job_id
-from .execution import Attempt, Completed, Failed, Retrying, run_attempt
-from .handle import JobFailedError, JobHandle
-from .records import JobRecord, JobStatus
-from .settings import load_settings
-from .worker import Worker
+from .. import registry
+from ..clock import now_ms, to_ms
+from ..definition import Delay, Job
+from ..handle import JobFailedError, JobHandle
+from ..records import JobRecord, JobStatus
+from ..runtime.execution import Attempt, Completed, Failed, Retrying, run_attempt
+from ..runtime.worker import Worker
+from ..settings import load_settings
+from ..store import stored
+from ..store.enqueue import check_job_id
 
 __all__ = [
     "BurstWorker",

@@ -20,13 +20,15 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from . import admin, cli_format, connection, registry
-from .clock import now_ms, to_ms
-from .errors import RedisUnavailableError, RedisURLError, UnknownJobError
-from .logs import configure_logging
-from .process import StartupError, import_job_modules
-from .records import JobStatus
-from .settings import Settings, SettingsError, get_settings
+from .. import registry
+from ..clock import now_ms, to_ms
+from ..errors import RedisUnavailableError, RedisURLError, UnknownJobError
+from ..logs.configure import configure_logging
+from ..records import JobStatus
+from ..runtime.process import StartupError, import_job_modules
+from ..settings import Settings, SettingsError, get_settings
+from ..store import connection
+from . import admin, cli_format
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -225,7 +227,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["worker"]:
-        from .process import main as worker_main
+        from ..runtime.process import main as worker_main
 
         return worker_main(argv[1:], prog="jobs worker")
     try:

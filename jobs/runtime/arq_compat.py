@@ -20,17 +20,19 @@ from arq.worker import Function, func
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from . import keys, registry, retention
+from .. import registry
+from ..clock import now_ms
+from ..definition import Job
+from ..logs.configure import configure_logging, silence_arq
+from ..logs.events import log
+from ..settings import Settings, get_settings
+from ..store import keys
+from ..store.connection import CONNECTION_ERRORS, as_jobs_error, unavailable
+from ..store.scripts import Scripts
+from . import retention
 from .arq_events import ArqRun
-from .clock import now_ms
-from .connection import CONNECTION_ERRORS, as_jobs_error, unavailable
-from .definition import Job
-from .events import log
 from .execution import Attempt, Retrying, run_attempt
-from .logs import configure_logging, silence_arq
 from .process import StartupError, check_queue_names
-from .scripts import Scripts
-from .settings import Settings, get_settings
 
 ARQ_POLL_DELAY = 0.05
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from . import jsonsafe
+from .. import jsonsafe
 
 MAX_SHOWN_NAME = 200
 

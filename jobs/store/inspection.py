@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ..clock import now_ms
+from ..records import JobRecord, JobStatus, UnreadableRecord
 from . import connection, keys
-from .clock import now_ms
-from .records import JobRecord, JobStatus, UnreadableRecord
 
 
 @connection.reports_redis_errors

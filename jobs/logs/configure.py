@@ -16,8 +16,8 @@ from typing import Any, ClassVar, TextIO
 import structlog
 from pydantic_core import to_json
 
-from . import log_output
-from .settings import LogFormat, LogLevel
+from ..settings import LogFormat, LogLevel
+from . import output as log_output
 
 
 def configure_logging(fmt: LogFormat = "console", level: LogLevel = "INFO", *, to: TextIO | None = None) -> None:

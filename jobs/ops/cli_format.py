@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..definition import Job
+from ..records import JobRecord, JobStatus
 from .admin import JobInfo, QueueCounts
-from .definition import Job
-from .records import JobRecord, JobStatus
 
 CELL_WIDTH = 60
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
-from . import jsonsafe
+from .. import jsonsafe
 
 _ISO_AND_TEXT = (datetime.date, datetime.time, datetime.timedelta, uuid.UUID, decimal.Decimal)
 

@@ -1,0 +1,1 @@
+"""Operating queues: `jobs.admin` (counts, retries, removal, pauses) and the `jobs` command."""

@@ -1,0 +1,319 @@
+"""Inspect and operate queues: counts, one job's state, retry failures, remove jobs, pause queues.
+
+Every change is one Lua script (or one transaction), so a job is never half retried or half
+removed. Reads go through `inspection` where it already answers the question.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from .. import registry
+from ..clock import now_ms
+from ..errors import JobsError, PayloadTooLargeError, UnknownJobError
+from ..handle import JobHandle
+from ..records import UNREADABLE_JOB, JobRecord, JobStatus
+from ..store import connection, inspection, keys, scripts, stored
+
+log = structlog.get_logger("jobs")
+
+COUNT_BATCH = 1000  # due ids checked for a lock per QUEUE_COUNTS call
+_FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class JobNotFoundError(JobsError, LookupError):
+    """No job (or no job in the state the operation needs) with this id."""
+
+
+class JobStateError(JobsError):
+    """The job exists but cannot take this operation now (e.g. removing a running job)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """How many jobs of a queue are in each state. Exact when the queue is quiet; while workers
+    are busy the running count is read in slices of `COUNT_BATCH` and may be off by a few."""
+
+    queue: str
+    queued: int
+    scheduled: int  # delayed, or waiting for the next attempt after a failure
+    running: int
+    completed: int  # retained, so at most the keep limit
+    failed: int
+    paused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One job as it is now: live (queued, scheduled, running) or retained (completed, failed)."""
+
+    id: str
+    status: JobStatus
+    job: str | None
+    queue: str | None
+    payload: Any
+    attempts: int  # started so far (live), or used (finished)
+    enqueued_ms: int | None
+    due_ms: int | None = None  # when a queued or scheduled job (or its next attempt) may start
+    started_ms: int | None = None  # of the last attempt; finished jobs only (storing a running one's costs a write)
+    finished_ms: int | None = None
+    result: Any = None
+    error: dict[str, str] | None = None  # type, message, traceback
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> JobInfo:
+        return cls(
+            id=record.id,
+            status=record.status,
+            job=record.job,
+            queue=record.queue,
+            payload=record.payload,
+            attempts=record.attempts,
+            enqueued_ms=record.enqueued_ms or None,
+            started_ms=record.started_ms,
+            finished_ms=record.finished_ms,
+            result=record.result,
+            error=asdict(record.error) if record.error else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its fields as they are, not deep-copied: `asdict` recurses into the payload, once per level."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAllResult:
+    retried: list[JobHandle] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # job id -> why it was not retried
+
+
+@connection.reports_redis_errors
+async def known_queues() -> list[str]:
+    """Queues of the defined jobs, then every other queue Redis holds jobs, records or a pause for.
+
+    Found with SCAN (never KEYS): O(keys in the database) in total, in small non-blocking steps.
+    """
+    redis = (await connection.for_current_loop()).redis
+    found: set[str] = set()
+    async for key in redis.scan_iter(match=keys.QUEUE_PREFIX + "*", count=1000, _type="zset"):
+        found.add(key.decode().removeprefix(keys.QUEUE_PREFIX))
+    for status in _FINISHED:
+        suffix = f":{status.value}"
+        async for key in redis.scan_iter(match=keys.finished("*", status.value), count=1000, _type="zset"):
+            found.add(key.decode().removeprefix("jobs:").removesuffix(suffix))
+    found.update(m.decode() for m in await redis.smembers(keys.PAUSED_KEY))  # type: ignore[misc]
+    defined = registry.queues()
+    return defined + sorted(found.difference(defined))
+
+
+@connection.reports_redis_errors
+async def counts(queue: str) -> QueueCounts:
+    """Jobs of `queue` per state. Cost: O(log N) per call plus one EXISTS per due job, walked in
+    script calls of `COUNT_BATCH` ids, so a deep backlog never blocks Redis for long."""
+    conn = await connection.for_current_loop()
+    script = conn.redis.register_script(scripts.QUEUE_COUNTS)
+    script_keys = [
+        keys.queue(queue),
+        keys.finished(queue, JobStatus.COMPLETED.value),
+        keys.finished(queue, JobStatus.FAILED.value),
+        keys.PAUSED_KEY,
+    ]
+    now, first, running = now_ms(), 0, 0
+    while True:
+        reply = await script(keys=script_keys, args=[now, queue, first, COUNT_BATCH])
+        due, scheduled, locked, completed, failed, paused = (int(v) for v in reply)
+        running += locked
+        first += COUNT_BATCH
+        if first >= due:
+            break
+    running = min(running, due)
+    return QueueCounts(queue, due - running, scheduled, running, completed, failed, bool(paused))
+
+
+@connection.reports_redis_errors
+async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -> list[JobRecord]:
+    """The newest retained jobs with `status` (COMPLETED or FAILED) of `queue`, or of every queue."""
+    queues = [queue] if queue is not None else await known_queues()
+    found: list[JobRecord] = []
+    for name in queues:
+        found += await inspection.latest(name, status, limit)
+    found.sort(key=lambda r: r.finished_ms, reverse=True)
+    return found[:limit]
+
+
+@connection.reports_redis_errors
+async def get_job(job_id: str) -> JobInfo | None:
+    """What Redis holds about `job_id`: its record once finished, else its live state; None if unknown."""
+    redis = (await connection.for_current_loop()).redis
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.get(keys.record(job_id))
+        pipe.get(keys.lock(job_id))
+        pipe.get(keys.job(job_id))
+        pipe.get(keys.tries(job_id))
+        record, locked, raw, tries = await pipe.execute()
+    if record is not None:
+        return JobInfo.from_record(inspection.read_record(record, job_id))
+    if raw is None:
+        return None
+    name, payload, enqueued, queue = _decode_live(raw)
+    if queue is None:
+        queue = await _locate(job_id)
+    due = await redis.zscore(keys.queue(queue), job_id) if queue else None
+    if keys.running_lock(locked):
+        status = JobStatus.RUNNING
+    else:
+        status = JobStatus.SCHEDULED if due is not None and due > now_ms() else JobStatus.QUEUED
+    return JobInfo(
+        id=job_id,
+        status=status,
+        job=name,
+        queue=queue,
+        payload=payload,
+        attempts=int(tries or 0) - (locked is not None and not keys.running_lock(locked)),  # ahead: not begun
+        enqueued_ms=enqueued,
+        due_ms=None if due is None else int(due),
+    )
+
+
+@connection.reports_redis_errors
+async def retry_failed(job_id: str) -> JobHandle:
+    """Run a failed job again with its payload and a fresh set of attempts, as soon as a worker can.
+
+    Atomic: the record and its place among the queue's failures go, the stored job comes back,
+    queued and announced to idle workers, in one script. Raises `JobNotFoundError` for an unknown
+    id, `JobStateError` for a job that is not failed or that this process does not define.
+    """
+    record = await inspection.get_record(job_id)
+    if record is not None and record.job == UNREADABLE_JOB and record.error is not None:
+        raise JobStateError(f"cannot retry job {job_id}: its record is unreadable ({record.error.message})")
+    if record is None or record.status is not JobStatus.FAILED:
+        info = JobInfo.from_record(record) if record else await get_job(job_id)
+        if info is None:
+            raise JobNotFoundError(f"no job with id {job_id!r} (never existed, or no longer retained)")
+        raise JobStateError(f"job {job_id} is {info.status.value}; only failed jobs can be retried")
+    try:
+        job = registry.get(record.job)
+        now = now_ms()
+        body = job.encode(record.payload, now)
+    except UnknownJobError as exc:
+        raise JobStateError(f"cannot retry job {job_id}: {exc}") from None
+    except (ValidationError, PayloadTooLargeError) as exc:
+        raise JobStateError(f"cannot retry job {job_id}: its payload is no longer accepted: {exc}") from None
+    conn = await connection.for_current_loop()
+    done = await conn.redis.register_script(scripts.RETRY_FAILED)(
+        keys=[keys.finished(record.queue, JobStatus.FAILED.value), keys.queue(job.queue)],
+        args=[job_id, body, now, keys.wake_channel(job.queue)],
+    )
+    if done == 0:
+        raise JobNotFoundError(f"job {job_id} is no longer a retained failure (retried or trimmed meanwhile)")
+    if done < 0:
+        raise JobStateError(f"job {job_id} is queued or running again already")
+    error = record.error
+    log.info(
+        "job.retried_manually",
+        job=job.name,
+        job_id=job_id,
+        queue=job.queue,
+        previous_attempts=record.attempts,
+        previous_error=f"{error.type}: {error.message}" if error else None,
+    )
+    return JobHandle(id=job_id, job=job.name, queue=job.queue)
+
+
+@connection.reports_redis_errors
+async def retry_all_failed(queue: str | None = None) -> RetryAllResult:
+    """Retry every retained failure of `queue` (None: of every queue), oldest first; the ones that
+    cannot be are reported."""
+    redis = (await connection.for_current_loop()).redis
+    result = RetryAllResult()
+    for name in [queue] if queue is not None else await known_queues():
+        for raw_id in await redis.zrange(keys.finished(name, JobStatus.FAILED.value), 0, -1):
+            job_id = raw_id.decode()
+            try:
+                result.retried.append(await retry_failed(job_id))
+            except (JobNotFoundError, JobStateError) as exc:
+                result.skipped[job_id] = str(exc)
+    return result
+
+
+@connection.reports_redis_errors
+async def remove(job_id: str) -> JobInfo:
+    """Delete a queued, scheduled or retained job and return what it was; a running job is refused
+    (`JobStateError`): it would finish and write its record anyway."""
+    info = await get_job(job_id)
+    if info is None:
+        raise JobNotFoundError(f"no job with id {job_id!r} (never existed, or no longer retained)")
+    if info.status is JobStatus.RUNNING:
+        raise JobStateError(f"job {job_id} is running; it cannot be removed until its attempt ends")
+    queue = info.queue or ""
+    conn = await connection.for_current_loop()
+    done = await conn.redis.register_script(scripts.REMOVE)(
+        keys=[keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed")], args=[job_id]
+    )
+    if done < 0:
+        raise JobStateError(f"job {job_id} started running meanwhile; it cannot be removed until its attempt ends")
+    if done == 0:
+        raise JobNotFoundError(f"job {job_id} is gone already")
+    name = stored.shown_name(info.job) if info.job else None  # read from Redis: bounded in the line
+    log.info("job.removed", job=name, job_id=job_id, queue=info.queue, status=info.status.value)
+    return info
+
+
+@connection.reports_redis_errors
+async def pause(queue: str) -> bool:
+    """Stop workers taking jobs from `queue` (triggers still enqueue). False if it was paused."""
+    added = await (await connection.for_current_loop()).redis.sadd(keys.PAUSED_KEY, queue)  # type: ignore[misc]
+    log.info("queue.paused", queue=queue, changed=bool(added))
+    return bool(added)
+
+
+@connection.reports_redis_errors
+async def resume(queue: str) -> bool:
+    """Let workers take jobs from `queue` again, waking idle ones at once. False if it was not paused."""
+    redis = (await connection.for_current_loop()).redis
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.srem(keys.PAUSED_KEY, queue)
+        pipe.publish(keys.wake_channel(queue), "1")
+        removed, _ = await pipe.execute()
+    log.info("queue.resumed", queue=queue, changed=bool(removed))
+    return bool(removed)
+
+
+@connection.reports_redis_errors
+async def paused_queues() -> set[str]:
+    members = await (await connection.for_current_loop()).redis.smembers(keys.PAUSED_KEY)  # type: ignore[misc]
+    return {m.decode() for m in members}
+
+
+def _decode_live(raw: bytes) -> tuple[str | None, Any, int | None, str | None]:
+    """Name, payload, enqueue time and queue of a stored job; Nones for what cannot be read."""
+    try:
+        data = stored.decode(raw)
+    except stored.UndecodableJob:
+        return None, None, None, None
+    try:
+        queue = json.loads(raw).get("q")
+    except (ValueError, AttributeError, RecursionError):
+        queue = None
+    return data.name, data.payload, data.enqueued_ms or None, queue if isinstance(queue, str) else None
+
+
+async def _locate(job_id: str) -> str | None:
+    """The queue holding `job_id`, for a job stored without our queue field (enqueued by plain arq)."""
+    queues = await known_queues()
+    redis = (await connection.for_current_loop()).redis
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zscore(keys.queue(queue), job_id)
+        scores = await pipe.execute()
+    return next((q for q, s in zip(queues, scores, strict=True) if s is not None), None)
