@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers import downward only, no cycles (pyproject.toml)
 
 bench: $(STAMP)  ## peers side by side (bench/RESULTS.md), our overhead split, a memory soak (about 30 min)
 	scripts/ensure-redis.sh 6379

@@ -5,7 +5,8 @@ retries, backoff, retention and structured logs.
 """
 
 from .backoff import Backoff
-from .definition import Job, JobConfig, job
+from .declare import job
+from .definition import Job, JobConfig
 from .errors import (
     DuplicateJobError,
     JobDefinitionError,

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import TypeAdapter
 
 from jobs import Backoff, Job, JobConfig
-from jobs.definition import DEFAULT_TIMEOUT
+from jobs.declare import DEFAULT_TIMEOUT
 
 from .conftest import REDIS_URL
 

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from jobs import Backoff, JobStatus, UnrecoverableError, admin, registry
 from jobs.admin import JobNotFoundError, JobStateError
-from jobs.ops import admin as ops_admin
 from jobs.clock import now_ms
+from jobs.ops import admin as ops_admin
 from jobs.store import keys
 from jobs.store.inspection import get_record
 

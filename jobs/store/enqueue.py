@@ -1,4 +1,4 @@
-"""Write triggered jobs to Redis: validate everything first, then one script call per batch.
+"""Write triggered jobs to Redis, already validated and encoded (`Job.trigger`): one script call per batch.
 
 The script hands a job due now straight to an idle worker, if one is registered (see ENQUEUE).
 """
@@ -8,19 +8,9 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import Iterable, Mapping
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from ..clock import now_ms, to_ms
-from ..handle import JobHandle
 from . import connection, keys, scripts
-
-if TYPE_CHECKING:
-    from ..definition import Job
-
-P = TypeVar("P")
-
 
 _last_ns = 0
 
@@ -33,26 +23,6 @@ def new_job_id() -> str:
     global _last_ns
     _last_ns = max(_last_ns + 1, time.time_ns())
     return f"{_last_ns:016x}{secrets.token_hex(8)}"
-
-
-async def enqueue_one(
-    job: Job[P],
-    payload: P | Mapping[str, Any],
-    *,
-    delay: float | int | timedelta | None = None,
-    job_id: str | None = None,
-) -> JobHandle:
-    now = now_ms()
-    stored = job.encode(payload, now)  # raises ValidationError before any I/O
-    job_id = new_job_id() if job_id is None else check_job_id(job_id)
-    (handle,) = await _write(job, [(job_id, stored, now + to_ms(delay))], now)
-    return handle
-
-
-async def enqueue_many(job: Job[P], payloads: Iterable[P | Mapping[str, Any]]) -> list[JobHandle]:
-    now = now_ms()
-    batch = [(new_job_id(), data, now) for data in job.encode_batch(payloads, now)]
-    return await _write(job, batch, now) if batch else []
 
 
 def check_job_id(job_id: str) -> str:
@@ -68,11 +38,13 @@ def _queue_keys(queue: str) -> tuple[tuple[str, ...], str]:
     return (keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)), keys.wake_channel(queue)
 
 
-async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -> list[JobHandle]:
-    """One script call; `now` is the triggers' own clock reading: a job due later is not handed off."""
+async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int) -> list[bool]:
+    """Store (id, stored job, due ms) triples on `queue` in one script call; per job, whether it was
+    enqueued (False: the id is already queued, running or retained). `now` is the triggers' own
+    clock reading: a job due later is not handed off."""
     conn = await connection.for_current_loop()
-    script_keys, wake_channel = _queue_keys(job.queue)
-    args: list[Any] = [wake_channel, now, job.queue]
+    script_keys, wake_channel = _queue_keys(queue)
+    args: list[Any] = [wake_channel, now, queue]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
     try:
@@ -82,7 +54,4 @@ async def _write(job: Job[Any], batch: list[tuple[str, bytes, int]], now: int) -
         if error is None:
             raise
         raise error from None
-    return [
-        JobHandle(id=job_id, job=job.name, queue=job.queue, enqueued=bool(flag))
-        for (job_id, _, _), flag in zip(batch, added, strict=True)
-    ]
+    return [flag == 1 for flag in added]

@@ -1,0 +1,149 @@
+"""`job()`: define a typed job once, from its run function and options, and register it.
+
+The payload type is read from the annotation of the run function's only argument; options are
+checked here, so a bad one fails when the job's module is imported, not when it first runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from pydantic import PydanticUserError, TypeAdapter
+
+from . import registry
+from .backoff import Backoff
+from .definition import Delay, Job, JobConfig
+from .errors import JobDefinitionError
+
+P = TypeVar("P")
+
+DEFAULT_ATTEMPTS = 5
+DEFAULT_BACKOFF = Backoff.exponential(delay_ms=3000)
+DEFAULT_TIMEOUT = timedelta(minutes=5)
+
+
+@overload
+def job(
+    *,
+    name: str,
+    run: Callable[[P], Awaitable[Any]],
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Job[P]: ...
+
+
+@overload
+def job(
+    *,
+    name: str,
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Callable[[Callable[[P], Awaitable[Any]]], Job[P]]: ...
+
+
+def job(
+    bare: object = None,
+    /,
+    *,
+    name: str = "",
+    run: Callable[[P], Awaitable[Any]] | None = None,
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+) -> Job[P] | Callable[[Callable[[P], Awaitable[Any]]], Job[P]]:
+    """Define a job: `job(name=..., run=fn)`, or as a decorator `@job(name=...)`.
+
+    `keep_completed` / `keep_failed` override how many finished jobs the queue retains when
+    this job finishes (the settings `JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED` otherwise).
+    `bare` only catches a bare `@job` (the function passed positionally), to say what to write.
+    """
+    if bare is not None:
+        label = getattr(bare, "__name__", repr(bare))
+        suggested = json.dumps(label.replace("_", "-"))
+        raise JobDefinitionError(
+            f"a bare @job above {label}: a job needs a name, so write @job(name={suggested}) with its "
+            f"options in parentheses (or {label}_job = job(name={suggested}, run={label}))"
+        )
+
+    def define(fn: Callable[[P], Awaitable[Any]]) -> Job[P]:
+        config = JobConfig(
+            name=_check_name("name", name),
+            queue=_check_name("queue", queue),
+            run=fn,
+            attempts=_check_positive("attempts", attempts),
+            backoff=backoff,
+            timeout=_as_timedelta(timeout),
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
+        )
+        payload_type = payload_type_of(fn)
+        defined: Job[P] = Job(config=config, payload_type=payload_type, adapter=_adapter(fn, payload_type))
+        registry.register(defined)
+        return defined
+
+    return define if run is None else define(run)
+
+
+def payload_type_of(fn: Callable[..., Any]) -> Any:
+    """The annotation of `fn`'s single argument; a clear error if `fn` cannot be a job."""
+    label = getattr(fn, "__qualname__", repr(fn))
+    if not inspect.iscoroutinefunction(fn):
+        raise JobDefinitionError(f"{label}: a job's run must be an `async def` function")
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) != 1 or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise JobDefinitionError(f"{label}: a job's run takes exactly one argument, the payload")
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        raise JobDefinitionError(f"{label}: cannot resolve the payload annotation ({exc})") from exc
+    if params[0].name not in hints:
+        raise JobDefinitionError(f"{label}: annotate the payload argument with its type")
+    return hints[params[0].name]
+
+
+def _adapter(fn: Callable[..., Any], payload_type: Any) -> TypeAdapter[Any]:
+    try:
+        return TypeAdapter(payload_type)
+    except PydanticUserError as exc:
+        label = getattr(fn, "__qualname__", repr(fn))
+        if exc.code == "typed-dict-version":  # typing.TypedDict before Python 3.12
+            raise JobDefinitionError(
+                f"{label}: the payload uses typing.TypedDict, which pydantic cannot validate before Python 3.12; "
+                "use `from typing_extensions import TypedDict` instead"
+            ) from None
+        raise JobDefinitionError(f"{label}: pydantic cannot validate the payload type {payload_type!r}: {exc}") from exc
+
+
+def _check_name(what: str, value: str) -> str:
+    if not value or not value.strip() or any(c.isspace() for c in value):
+        raise JobDefinitionError(f"job {what} must be a non-empty string without spaces, got {value!r}")
+    return value
+
+
+def _check_positive(what: str, value: int) -> int:
+    if value < 1:
+        raise JobDefinitionError(f"{what} must be >= 1, got {value}")
+    return value
+
+
+def _as_timedelta(value: Delay) -> timedelta:
+    result = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if result <= timedelta(0):
+        raise JobDefinitionError(f"timeout must be positive, got {value!r}")
+    return result
