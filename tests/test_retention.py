@@ -126,10 +126,10 @@ async def test_finish_stores_an_outcome_only_while_the_job_is_still_stored(redis
     )
     conn = connection.connect(REDIS_URL)
     try:
-        assert await retention.store(conn.scripts, record, keep=10) is False
+        assert await retention.store(conn.redis, record, keep=10) is False
         assert await redis.exists(keys.record(record.id)) == 0
         await redis.set(keys.job(record.id), b'{"f":"by-arq","a":[1],"k":{}}')
-        assert await retention.store(conn.scripts, record, keep=10) is True
+        assert await retention.store(conn.redis, record, keep=10) is True
         assert await get_record(record.id) == record and await redis.exists(keys.job(record.id)) == 0
     finally:
         await conn.aclose()

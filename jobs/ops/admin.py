@@ -121,7 +121,6 @@ async def counts(queue: str) -> QueueCounts:
     """Jobs of `queue` per state. Cost: O(log N) per call plus one EXISTS per due job, walked in
     script calls of `COUNT_BATCH` ids, so a deep backlog never blocks Redis for long."""
     conn = await connection.for_current_loop()
-    script = conn.redis.register_script(scripts.QUEUE_COUNTS)
     script_keys = [
         keys.queue(queue),
         keys.finished(queue, JobStatus.COMPLETED.value),
@@ -130,7 +129,7 @@ async def counts(queue: str) -> QueueCounts:
     ]
     now, first, running = now_ms(), 0, 0
     while True:
-        reply = await script(keys=script_keys, args=[now, queue, first, COUNT_BATCH])
+        reply = await scripts.run(conn.redis, scripts.QUEUE_COUNTS, script_keys, [now, queue, first, COUNT_BATCH])
         due, scheduled, locked, completed, failed, paused = (int(v) for v in reply)
         running += locked
         first += COUNT_BATCH
@@ -210,9 +209,11 @@ async def retry_failed(job_id: str) -> JobHandle:
     except (ValidationError, PayloadTooLargeError) as exc:
         raise JobStateError(f"cannot retry job {job_id}: its payload is no longer accepted: {exc}") from None
     conn = await connection.for_current_loop()
-    done = await conn.redis.register_script(scripts.RETRY_FAILED)(
-        keys=[keys.finished(record.queue, JobStatus.FAILED.value), keys.queue(job.queue)],
-        args=[job_id, body, now, keys.wake_channel(job.queue)],
+    done = await scripts.run(
+        conn.redis,
+        scripts.RETRY_FAILED,
+        [keys.finished(record.queue, JobStatus.FAILED.value), keys.queue(job.queue)],
+        [job_id, body, now, keys.wake_channel(job.queue)],
     )
     if done == 0:
         raise JobNotFoundError(f"job {job_id} is no longer a retained failure (retried or trimmed meanwhile)")
@@ -257,8 +258,11 @@ async def remove(job_id: str) -> JobInfo:
         raise JobStateError(f"job {job_id} is running; it cannot be removed until its attempt ends")
     queue = info.queue or ""
     conn = await connection.for_current_loop()
-    done = await conn.redis.register_script(scripts.REMOVE)(
-        keys=[keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed")], args=[job_id]
+    done = await scripts.run(
+        conn.redis,
+        scripts.REMOVE,
+        [keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed")],
+        [job_id],
     )
     if done < 0:
         raise JobStateError(f"job {job_id} started running meanwhile; it cannot be removed until its attempt ends")

@@ -28,7 +28,6 @@ from ..logs.events import log
 from ..settings import Settings, get_settings
 from ..store import keys
 from ..store.connection import CONNECTION_ERRORS, as_jobs_error, unavailable
-from ..store.scripts import Scripts
 from . import retention
 from .arq_events import ArqRun
 from .execution import Attempt, Retrying, run_attempt
@@ -47,7 +46,6 @@ def worker_settings(settings: Settings | None = None) -> type:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         configure_logging(settings.log_format, settings.log_level)
-        ctx["jobs_scripts"] = Scripts.register(ctx["redis"])
         run.started()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -118,7 +116,7 @@ def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Func
         keep = retention.keep_limit(
             job, record.status, keep_completed=settings.jobs_keep_completed, keep_failed=settings.jobs_keep_failed
         )
-        if not await retention.store(ctx["jobs_scripts"], record, keep):
+        if not await retention.store(ctx["redis"], record, keep):
             log.warning(
                 "job.outcome_discarded",
                 job=job.name,

@@ -425,7 +425,7 @@ class QueueRunner:
     async def _release(self, job_id: str, attempt: Attempt | None = None, reason: str = "worker shutting down") -> None:
         """Give back an attempt that shutdown interrupted, or a job claimed ahead: unlocked, not counted."""
         with contextlib.suppress(*REDIS_ERRORS):
-            await self.conn.scripts.release(args=[job_id, self._token])
+            await scripts.run(self.conn.redis, scripts.RELEASE, (), [job_id, self._token])
             if attempt is None:
                 log.debug("job.given_back", job_id=job_id, queue=self.queue, reason=reason)
                 return
@@ -449,7 +449,9 @@ class QueueRunner:
         if not job_ids:
             return
         try:
-            renewed = await self.conn.scripts.renew_locks(args=[self._lock_ms, self._token, *job_ids])
+            renewed = await scripts.run(
+                self.conn.redis, scripts.RENEW_LOCKS, (), [self._lock_ms, self._token, *job_ids]
+            )
         except REDIS_ERRORS as exc:
             log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
             return

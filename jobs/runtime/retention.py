@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio import Redis
+
 from ..clock import now_ms
 from ..definition import Job
 from ..records import JobRecord, JobStatus
-from ..store import keys
-from ..store.scripts import Scripts
+from ..store import keys, scripts
 from .execution import Attempt, Completed, Failed
 
 
@@ -40,11 +41,13 @@ def keep_limit(job: Job[Any] | None, status: JobStatus, *, keep_completed: int, 
     return keep_failed if override is None else override
 
 
-async def store(scripts: Scripts, record: JobRecord, keep: int) -> bool:
+async def store(redis: Redis, record: JobRecord, keep: int) -> bool:
     """Remove the live job and retain `record`, trimming the queue's oldest beyond `keep`; False
     (nothing stored) when the job is gone: another worker took it over and finished it."""
-    stored = await scripts.finish(
-        keys=[keys.queue(record.queue), keys.finished(record.queue, record.status.value)],
-        args=[record.id, record.to_json(), keep],
+    stored = await scripts.run(
+        redis,
+        scripts.FINISH,
+        [keys.queue(record.queue), keys.finished(record.queue, record.status.value)],
+        [record.id, record.to_json(), keep],
     )
     return bool(stored)

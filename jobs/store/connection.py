@@ -25,7 +25,6 @@ from ..errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, Re
 from ..redaction import redact_url
 from ..settings import get_settings
 from .script_link import ScriptLink
-from .scripts import Scripts
 
 log = structlog.get_logger("jobs")
 
@@ -37,10 +36,9 @@ COMMAND_TIMEOUT = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A client, the scripts registered on it, and the lean link for the hot scripts."""
+    """A client, and the lean link for the hot scripts."""
 
     redis: Redis
-    scripts: Scripts
     link: ScriptLink
     url: str
 
@@ -59,7 +57,7 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     client: Redis = Redis.from_url(
         url, socket_connect_timeout=5, socket_timeout=socket_timeout, health_check_interval=30, **keepalive
     )
-    return Connection(client, Scripts.register(client), ScriptLink(client, socket_timeout), url)
+    return Connection(client, ScriptLink(client, socket_timeout), url)
 
 
 @dataclass(frozen=True, slots=True)

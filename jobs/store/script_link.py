@@ -39,6 +39,7 @@ class ScriptLink:
         self._opening = asyncio.Lock()
 
     async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        script.check(keys)
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return await self._send(pack(command))

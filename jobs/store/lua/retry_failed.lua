@@ -1,0 +1,19 @@
+-- RETRY_FAILED: run a retained failure again with fresh attempts: its record goes, the stored
+-- job comes back, queued, and idle workers are woken (`jobs retry`).
+--
+-- KEYS[1] the failed set
+-- KEYS[2] the queue
+-- ARGV    id, stored job, due ms, wake channel
+-- Returns 1; 0 when the id is no longer a retained failure (retried or trimmed meanwhile);
+-- -1 when a live job holds the id.
+
+--!include prefixes
+local id = ARGV[1]
+if not redis.call('ZSCORE', KEYS[1], id) or redis.call('EXISTS', RECORD .. id) == 0 then return 0 end
+if redis.call('EXISTS', JOB .. id, LOCK .. id) > 0 then return -1 end
+redis.call('DEL', RECORD .. id, TRIES .. id)
+redis.call('ZREM', KEYS[1], id)
+redis.call('SET', JOB .. id, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+redis.call('PUBLISH', ARGV[4], '1')
+return 1

@@ -1,0 +1,69 @@
+-- SETTLE_AND_CLAIM: the worker's one round trip per turn: store the outcomes of finished
+-- attempts, then claim as many due jobs as that frees slots for; register as idle if nothing is
+-- claimed. Each outcome is applied only while the job is still this worker's (`still_mine`: the
+-- lock token is the fence); a 'c', 'f' or 'r' that is not is discarded and reported.
+--
+-- KEYS[1] the queue
+-- KEYS[2] the paused queues
+-- KEYS[3] the completed set
+-- KEYS[4] the failed set
+-- KEYS[5] the queue's idle workers
+-- ARGV    now ms, how many to claim, lock ms, queue name, lock token, how many start at once, how
+--         long to stay registered as idle (ms) if nothing is claimed (0: not idle), then n: -1
+--         normally, or after a failed turn the count of the running ids that follow (recover what
+--         the lost reply claimed, or a hand-off whose message was lost); then per outcome (kind,
+--         id, data, keep): 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data:
+--         due ms), 'u' unclaim (data: the attempt the worker is already running), 's' started (a
+--         job claimed ahead now runs)
+-- Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job};
+-- the first item is {next due ms or -1, discarded id, ...} when an outcome was discarded.
+
+--!include prefixes
+--!include finish
+--!include claim
+local n_mine = tonumber(ARGV[8])
+local first = 9 + math.max(n_mine, 0)
+local keep, now_us, discarded = {}, nil, nil
+for i = first, #ARGV, 4 do
+  local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if not still_mine(id, ARGV[5]) then
+    if kind ~= 'u' and kind ~= 's' then
+      discarded = discarded or {}
+      discarded[#discarded + 1] = id
+    end
+  elseif kind == 'r' then
+    if redis.call('EXISTS', JOB .. id) == 1 then redis.call('ZADD', KEYS[1], data, id) end
+    redis.call('DEL', LOCK .. id)
+  elseif kind == 'u' then
+    redis.call('SET', TRIES .. id, data)
+  elseif kind == 's' then
+    redis.call('SET', LOCK .. id, ARGV[5], 'XX', 'PX', ARGV[3])
+  else
+    local retained = kind == 'c' and KEYS[3] or KEYS[4]
+    now_us = (now_us or clock_us()) + 1
+    keep[retained] = tonumber(ARGV[i + 3])
+    retain(KEYS[1], retained, id, data, keep[retained], now_us)
+  end
+end
+for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with the last job's limit
+local out, want = {-1}, tonumber(ARGV[2])
+if n_mine >= 0 then
+  local mine = {}
+  for i = 9, first - 1 do mine[ARGV[i]] = true end
+  want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
+end
+local free = tonumber(ARGV[6]) - (#out - 1) / 4
+claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
+local registration = ARGV[3] .. ' ' .. ARGV[5]
+if ARGV[7] ~= '0' and #out == 1 then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[5], now_ms + tonumber(ARGV[7]), registration)
+else
+  redis.call('ZREM', KEYS[5], registration)
+end
+if discarded then
+  table.insert(discarded, 1, out[1])
+  out[1] = discarded
+end
+return out
