@@ -4,17 +4,9 @@ test's own process, and a real worker in burst mode for end-to-end tests.
 The pytest plugin (`jobs.testing.plugin`, entry point `jobs`) wraps every test in `mock_triggers()`.
 """
 
-from .mocks import (
-    BurstWorker,
-    MockedJobHandle,
-    NotRunError,
-    Triggered,
-    TriggerLog,
-    mock_triggers,
-    mocked,
-    run_triggered,
-    triggered,
-)
+from .burst import BurstWorker
+from .inline import run_triggered
+from .mocks import MockedJobHandle, NotRunError, Triggered, TriggerLog, mock_triggers, mocked, triggered
 
 __all__ = [
     "BurstWorker",

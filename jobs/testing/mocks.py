@@ -1,20 +1,17 @@
-"""Testing support: triggers that record instead of enqueueing, and running what they recorded.
+"""Triggers that record instead of enqueueing: `mock_triggers()` makes every job's `trigger` and
+`trigger_many` an `AsyncMock` that validates like the real one and touches no Redis.
 
-The pytest plugin (`jobs.pytest_plugin`) wraps every test in `mock_triggers()`, the way
+The pytest plugin (`jobs.testing.plugin`) wraps every test in it, the way
 `structlog.testing.capture_logs()` swaps in a recorder and puts back exactly what was there.
-`run_triggered()` then runs the recorded jobs in this process through the worker's own
-`run_attempt` (validation, timeout, retries, lifecycle logs), with no Redis and no worker;
-`BurstWorker` runs a real worker against Redis for integration tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import types
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import AsyncMock
 
@@ -23,23 +20,8 @@ from ..clock import now_ms, to_ms
 from ..definition import Delay, Job
 from ..handle import JobFailedError, JobHandle
 from ..records import JobRecord, JobStatus
-from ..runtime.execution import Attempt, Completed, Failed, Retrying, run_attempt
-from ..runtime.worker import Worker
-from ..settings import load_settings
 from ..store import stored
 from ..store.enqueue import check_job_id
-
-__all__ = [
-    "BurstWorker",
-    "MockedJobHandle",
-    "NotRunError",
-    "TriggerLog",
-    "Triggered",
-    "mock_triggers",
-    "mocked",
-    "run_triggered",
-    "triggered",
-]
 
 _MISSING: Any = object()
 _PATCHED = ("trigger", "trigger_many")
@@ -218,7 +200,7 @@ def mocked(method: Any) -> AsyncMock:
     return method
 
 
-def _current_log() -> TriggerLog:
+def current_log() -> TriggerLog:
     if not _active:
         raise RuntimeError(
             "no jobs are being recorded: the jobs pytest plugin is off for this test "
@@ -230,104 +212,4 @@ def _current_log() -> TriggerLog:
 
 def triggered(job: Job[Any] | None = None) -> list[Triggered]:
     """The jobs triggered so far in this test (only those of `job`, if given), in order."""
-    return [t for t in _current_log().triggered if job is None or t.job is job or t.job.name == job.name]
-
-
-async def run_triggered(*, fail_fast: bool = True, sleep_backoff: bool = False, limit: int = 1000) -> list[JobRecord]:
-    """Run every job triggered so far and not run yet, in trigger order, in this process.
-
-    Jobs that those jobs trigger run too, until nothing new is left. Each job goes through the
-    worker's own `run_attempt`: the payload is validated as stored (after a JSON round trip),
-    the job's timeout applies, a failed attempt is retried up to the job's `attempts`, and the
-    usual `job.started/completed/retrying/failed` events are logged. Backoff delays between
-    attempts are NOT slept unless `sleep_backoff=True`, and a trigger's `delay` is ignored:
-    jobs run at once, in the order they were triggered.
-
-    With `fail_fast` (the default) the first job that fails for good raises `JobFailedError`
-    (its `.record` holds the error, `__cause__` the exception the job raised), and the jobs
-    after it stay pending. With `fail_fast=False` everything runs and the records of all of
-    them, completed and failed, are returned. `limit` stops a job that triggers itself forever.
-    """
-    __tracebackhide__ = True  # pytest shows the test's line and the job's own error, not ours
-    log = _current_log()
-    records: list[JobRecord] = []
-    while (item := log.take()) is not None:
-        if len(records) >= limit:
-            raise RuntimeError(f"run_triggered ran {limit} jobs and more keep coming; raise limit= if that is intended")
-        record, error = await _run(item, sleep_backoff)
-        log.records[record.id] = record
-        records.append(record)
-        if fail_fast and record.status is JobStatus.FAILED:
-            raise JobFailedError(record) from error
-    return records
-
-
-async def _run(item: Triggered, sleep_backoff: bool) -> tuple[JobRecord, BaseException | None]:
-    """All attempts of one job; the record, and the exception of the last attempt if it failed."""
-    raised: list[BaseException] = []
-
-    async def run(payload: Any) -> Any:
-        try:
-            return await item.job.config.run(payload)
-        except Exception as exc:
-            raised.append(exc)
-            raise
-
-    watched: Job[Any] = Job(
-        config=replace(item.job.config, run=run), payload_type=item.job.payload_type, adapter=item.job.adapter
-    )
-    started = now_ms()
-    number = 1
-    while True:
-        raised.clear()
-        attempt = Attempt(item.handle.id, item.job.name, item.job.queue, number)
-        outcome = await run_attempt(watched, item.payload, attempt)
-        if not isinstance(outcome, Retrying):
-            break
-        if sleep_backoff:
-            await asyncio.sleep(outcome.delay_ms / 1000)
-        number += 1
-    record = JobRecord(
-        id=item.handle.id,
-        job=item.job.name,
-        queue=item.job.queue,
-        status=JobStatus.COMPLETED if isinstance(outcome, Completed) else JobStatus.FAILED,
-        payload=item.payload,
-        result=outcome.result if isinstance(outcome, Completed) else None,
-        error=outcome.error if isinstance(outcome, Failed) else None,
-        attempts=number,
-        enqueued_ms=item.enqueued_ms,
-        started_ms=started,
-        finished_ms=now_ms(),
-    )
-    return record, (raised[-1] if raised and isinstance(outcome, Failed) else None)
-
-
-class BurstWorker:
-    """Runs a real worker against Redis (the `jobs_worker` fixture) until its queues are empty."""
-
-    async def drain(self, queues: Iterable[str] | None = None, *, timeout: float = 30.0, **settings: Any) -> Worker:
-        """Run `jobs.worker.Worker(burst=True)` until nothing is due, scheduled or running.
-
-        `queues` defaults to every queue of the defined jobs; `settings` override the environment
-        (e.g. `jobs_poll_interval=0.1`). A retry waits out its backoff for real, so give test jobs
-        a short one. Past `timeout` seconds the worker is stopped (running jobs released) and
-        `TimeoutError` raised. Returns the worker: `worker.totals()` counts what it did.
-        """
-        worker = Worker(
-            queues=list(queues) if queues is not None else None,
-            settings=load_settings(**settings) if settings else None,
-            burst=True,
-            handle_signals=False,
-        )
-        task = asyncio.ensure_future(worker.run())
-        done, _ = await asyncio.wait([task], timeout=timeout)
-        if not done:
-            worker.request_stop()
-            worker.request_stop()  # the second request does not wait for running jobs
-            await asyncio.wait([task], timeout=10)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            raise TimeoutError(f"the burst worker did not drain {worker.queues} within {timeout:g} s")
-        task.result()
-        return worker
+    return [t for t in current_log().triggered if job is None or t.job is job or t.job.name == job.name]

@@ -21,7 +21,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from .mocks import BurstWorker
+    from .burst import BurstWorker
 
 REAL_JOBS_MARK = "real_jobs"
 WORKER_FIXTURE = "jobs_worker"
@@ -111,6 +111,6 @@ def jobs_worker() -> BurstWorker:
     Requesting this fixture turns the auto-mock off for the test (as `@pytest.mark.real_jobs`
     does), so what the test triggers is really enqueued and the worker really runs it.
     """
-    from .mocks import BurstWorker
+    from .burst import BurstWorker
 
     return BurstWorker()
