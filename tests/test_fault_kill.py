@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from jobs.runtime.queue_runner import PREFETCH
+from jobs.runtime.slots import PREFETCH
 from jobs.store import keys
 
 from .fault_support import ask, eventually, fault_env, fault_key, has_logged, report, triggering_into

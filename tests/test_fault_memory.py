@@ -93,7 +93,7 @@ async def test_an_outcome_refused_for_lack_of_memory_stays_pending_and_is_stored
             lambda: [e for e in logs if e["event"] == "worker.redis_out_of_memory"], what="the refusal logged"
         )
         assert "OutOfMemoryError" in refused[0]["error"] and refused[0]["retry_in_ms"] > 0
-        assert worker.runners[0]._pending, "the outcome is kept"
+        assert worker.runners[0].outbox, "the outcome is kept"
         assert await redis.get(keys.tries(handle.id)) == b"1" and await redis.exists(keys.lock(handle.id))
         await redis.delete(*fillers)
         assert await handle.result(timeout=10) == "ok"

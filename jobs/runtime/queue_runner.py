@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,25 +28,14 @@ from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from . import retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 from .outage import Outage
+from .outbox import Outbox, Settlement
+from .slots import Claimed, Slots
 
 log = structlog.get_logger("jobs")
 
 LOCK_GRACE_MS = 10_000
-# One job is claimed ahead of the free slots, so the next job starts the moment one ends while
-# the round trip that stores the outcome runs; held longer than this (a long job ahead of it),
-# it is given back, uncharged, for another worker.
-PREFETCH = 1
-PREFETCH_HOLD_S = 0.1
 _OUTCOMES = {"c": "completed", "f": "failed", "r": "retried"}  # settlement kind -> what `counts` counts
 _NOTHING: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    job_id: str
-    data: bytes | None
-    attempt: int
-    ahead: bool = False  # its lock says "claimed ahead": starting it must say "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,21 +47,6 @@ class QueueOptions:
     burst: bool
     lock_timeout: float = 30.0
     max_result_bytes: int = 1024 * 1024
-
-
-@dataclass(slots=True)
-class Settlement:
-    """An attempt's outcome waiting to be stored; `stored` resolves once it is in Redis."""
-
-    kind: str  # 'c' completed, 'f' failed, 'r' retry, 'u' unclaim, 's' started
-    job_id: str | bytes  # bytes only for an id that is not UTF-8, dropped without a record
-    data: bytes | int
-    keep: int
-    attempt: Attempt | None = None  # whose outcome it is ('c', 'f', 'r'), named if it is discarded
-    stored: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-    def args(self) -> tuple[str, str | bytes, bytes | int, int]:
-        return (self.kind, self.job_id, self.data, self.keep)
 
 
 class QueueRunner:
@@ -90,11 +63,10 @@ class QueueRunner:
         self.conn = conn
         self.options = options
         self.wake = asyncio.Event()
-        self.running: dict[str, asyncio.Task[None]] = {}
-        self.settling: set[asyncio.Task[None]] = set()  # outcome known, being stored
+        self.slots = Slots(options.concurrency)
+        self.outbox = Outbox()
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
-        self._pending: list[Settlement] = []
         self._outage = outage or Outage()
         self._keys = [
             keys.queue(queue),
@@ -117,8 +89,6 @@ class QueueRunner:
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
         self._handoffs_possible = False  # registered as idle at some point: hand-offs may be in flight
         self._recover = False
-        self._ready: dict[str, tuple[Claimed, float]] = {}  # claimed ahead: locked, not started
-        self._prefetch = PREFETCH  # 0 while a held job had to be given back, until a job ends
         # Burst: turns so far, and whether the last one found nothing due, running or scheduled.
         # The worker ends a burst only once every queue is idle in a turn that began after all
         # of them were (a job of one queue may trigger one on another): see `Worker._end_burst`.
@@ -127,19 +97,25 @@ class QueueRunner:
         self.progress = asyncio.Event()  # set after every burst turn; the worker may share one
         self._failure = "Redis unreachable"  # why the last failed turn failed, for outcomes given up
 
+    @property
+    def running(self) -> dict[str, asyncio.Task[None]]:
+        """The jobs started and not yet stored, by id (see `Slots`)."""
+        return self.slots.running
+
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
         self._heartbeat = asyncio.create_task(self._keep_locks(), name=f"locks:{self.queue}")
         failures = 0
-        while not (self.stopping and not self.running and not self._ready):
-            if self._ready and (self.stopping or self._hold_left() == 0):
-                await self._give_back_ready()
+        slots, outbox = self.slots, self.outbox
+        while not (self.stopping and slots.empty()):
+            if slots.ready and (self.stopping or slots.hold_left() == 0):
+                await self._give_back(slots.take_ready(), reason="given back unstarted")
                 continue
-            batch, self._pending = self._pending, []
-            want = 0 if self.stopping else self.options.concurrency + self._prefetch - self._active() - len(self._ready)
+            batch = outbox.take()
+            want = 0 if self.stopping else slots.wanted()
             self.wake.clear()  # no await since `want` was computed: no wake-up can be missed
             if not batch and want <= 0:
-                await self._sleep(self._hold_left())
+                await self._sleep(slots.hold_left())
                 continue
             try:
                 claimed, next_due, discarded = await self._settle_and_claim(batch, want)
@@ -147,7 +123,7 @@ class QueueRunner:
                     self._outage.ended()
                 failures, self._recover = 0, False
             except Exception as exc:  # noqa: BLE001 - the loop outlives Redis outages and surprises
-                self._pending[:0] = batch  # the outcomes stay pending: nothing of a failed turn is lost
+                outbox.put_back(batch)  # nothing of a failed turn is lost
                 self._recover = want > 0
                 failures += 1
                 event = self._failure_event(exc)
@@ -157,13 +133,11 @@ class QueueRunner:
                 continue
             if discarded:
                 self._report_discarded(batch, discarded)
-            for settlement in batch:
-                if not settlement.stored.done():
-                    settlement.stored.set_result(None)
+            outbox.stored(batch)
             for claim in claimed:
                 self._start(claim)
             if self.options.burst:
-                self._burst_turn(idle=not (claimed or batch or self.running or self._ready) and next_due < 0)
+                self._burst_turn(idle=not (claimed or batch) and slots.empty() and next_due < 0)
                 if self.idle:
                     await self._sleep(None)  # until the worker asks for another look, or a trigger
                     continue
@@ -172,7 +146,7 @@ class QueueRunner:
             wait = self.options.poll_interval
             if next_due >= 0:
                 wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
-            hold = self._hold_left()
+            hold = slots.hold_left()
             await self._sleep(wait if hold is None else min(wait, hold))
 
     def _burst_turn(self, *, idle: bool) -> None:
@@ -187,14 +161,11 @@ class QueueRunner:
 
     def interruptible(self) -> list[asyncio.Task[None]]:
         """Running jobs whose outcome is not being stored yet: safe to cancel and release."""
-        return [t for t in self.running.values() if t not in self.settling]
+        return self.slots.interruptible()
 
     def abandon_outcomes(self) -> None:
         """Shutdown gave up waiting for Redis: unblock the jobs waiting for their outcome to be stored."""
-        for settlement in self._pending:
-            log.error("job.outcome_lost", job_id=settlement.job_id, queue=self.queue, reason=self._failure)
-            settlement.stored.set_exception(ConnectionError("Redis unreachable at shutdown"))
-        self._pending = []
+        self.outbox.abandon(self.queue, self._failure)
 
     async def close(self) -> None:
         """Stop renewing locks and give back what was handed off too late to run; call once no
@@ -229,8 +200,8 @@ class QueueRunner:
 
     async def _give_back_late_handoffs(self) -> None:
         """Deregister, and release the jobs handed to this runner that it never started."""
-        self._ready.clear()
-        mine = list(self.running)
+        self.slots.ready.clear()
+        mine = list(self.slots.running)
         args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
         with contextlib.suppress(*REDIS_ERRORS):
             reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
@@ -270,13 +241,13 @@ class QueueRunner:
     async def _settle_and_claim(
         self, batch: list[Settlement], want: int
     ) -> tuple[list[Claimed], float, Sequence[bytes]]:
-        free = max(0, self.options.concurrency - self._active() - len(self._ready))
+        free = self.slots.free()
         register = self._idle_after_turn(want)
         self._handoffs_possible = self._handoffs_possible or register
         idle_ms = self._idle_ttl_ms if register else 0
         args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, idle_ms]
         if self._recover:
-            mine = [*self.running, *self._ready]
+            mine = self.slots.held_ids()
             args += [len(mine), *mine]
         else:
             args.append(-1)
@@ -300,69 +271,40 @@ class QueueRunner:
     def _idle_after_turn(self, want: int) -> bool:
         """Whether this runner has nothing to run once this turn has stored its outcomes, so it
         may register as idle (kept only if the turn claims nothing)."""
-        if self.stopping or self.options.burst or not self.listening or want <= 0 or self._ready:
+        if self.stopping or self.options.burst or not self.listening or want <= 0:
             return False
-        return len(self.running) == len(self.settling)
-
-    def _active(self) -> int:
-        """Jobs running their code: those whose outcome is being stored have freed their slot."""
-        return len(self.running) - len(self.settling)
-
-    def _can_start(self) -> bool:
-        """A slot is free, and at most concurrency + PREFETCH jobs are started but not yet stored.
-
-        The second bound is what a crash runs twice: a job whose outcome is not stored yet runs
-        again after a SIGKILL, like the jobs still running.
-        """
-        return self._active() < self.options.concurrency and len(self.running) < self.options.concurrency + PREFETCH
+        return self.slots.nothing_to_run()
 
     def _start(self, claim: Claimed) -> None:
-        current = self.running.get(claim.job_id)
-        if claim.job_id in self._ready or (current is not None and current not in self.settling):
+        slots = self.slots
+        if slots.holds(claim.job_id):
             # Its lock lapsed while it ran (a long outage): this worker runs it still, so it is
             # not started twice; the claim's count of an attempt is taken back.
             log.warning("job.lock_lost", job_id=claim.job_id, queue=self.queue, reason="lock lapsed; taken back")
-            self._pending.append(Settlement("u", claim.job_id, claim.attempt - 1, 0))
+            self.outbox.add(Settlement("u", claim.job_id, claim.attempt - 1, 0))
             if claim.ahead:
-                self._pending.append(Settlement("s", claim.job_id, 0, 0))
+                self.outbox.add(Settlement("s", claim.job_id, 0, 0))
             return
-        if self.stopping or not self._can_start():
-            self._ready[claim.job_id] = (claim, time.monotonic())
+        if self.stopping or not slots.can_start():
+            slots.hold(claim)
             self.wake.set()  # a hand-off: the loop gives it back if it is not started in time
             return
         task = asyncio.create_task(self._execute(claim), name=f"job:{claim.job_id}")
-        self.running[claim.job_id] = task
+        slots.started(claim.job_id, task)
         task.add_done_callback(lambda _: self._finished(claim.job_id, task))
         if claim.ahead:  # its lock says running after the next turn, which waits for the job to start
-            self._pending.append(Settlement("s", claim.job_id, 0, 0))
+            self.outbox.add(Settlement("s", claim.job_id, 0, 0))
             self.wake.set()
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
-        # A retry due at once may be claimed again while its last attempt's task still finishes.
-        if self.running.get(job_id) is task:
-            del self.running[job_id]
-        self.settling.discard(task)
+        self.slots.finished(job_id, task)
         self._start_ready()
         self.wake.set()
 
     def _start_ready(self) -> None:
         """Start jobs claimed ahead while slots are free."""
-        while self._ready and self._can_start() and not self.stopping:
-            job_id = next(iter(self._ready))
-            claim, _ = self._ready.pop(job_id)
+        while not self.stopping and (claim := self.slots.next_ready()) is not None:
             self._start(claim)
-
-    def _hold_left(self) -> float | None:
-        """Seconds until the oldest job claimed ahead must be given back; None if none is held."""
-        if not self._ready:
-            return None
-        return max(0.0, PREFETCH_HOLD_S - (time.monotonic() - next(iter(self._ready.values()))[1]))
-
-    async def _give_back_ready(self) -> None:
-        """Unlock and uncount the jobs claimed ahead (a long job holds the slot, or shutdown)."""
-        ready, self._ready = self._ready, {}
-        self._prefetch = 0
-        await self._give_back(list(ready), reason="given back unstarted")
 
     async def _give_back(self, job_ids: list[str], reason: str) -> None:
         """Release jobs this runner holds but never started, and wake the queue's workers for them."""
@@ -390,11 +332,10 @@ class QueueRunner:
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
-        self.settling.add(self.running[claim.job_id])  # still this task: an id is claimed again only once stored
-        self._prefetch = PREFETCH
+        self.slots.settle(claim.job_id)  # still this task: an id is claimed again only once stored
         self._start_ready()  # the next job starts now, while this outcome is being stored
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
-        self._pending.append(settlement)
+        self.outbox.add(settlement)
         self.wake.set()
         with contextlib.suppress(ConnectionError):
             await settlement.stored
@@ -405,7 +346,7 @@ class QueueRunner:
         reason = errorinfo.reason("UndecodableJob", "the job id is not UTF-8 text; removed from the queue")
         reject(Attempt(shown, "<undecodable>", self.queue, attempt), reason)
         self.counts["failed"] += 1
-        self._pending.append(Settlement("f", raw_id, b"", 0))
+        self.outbox.add(Settlement("f", raw_id, b"", 0))
 
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):
@@ -444,8 +385,8 @@ class QueueRunner:
         """Renew every lock this runner holds, if still its own; report a running job's lock that
         lapsed or another worker took (`job.lock_lost`). A job whose outcome is being stored, or
         that shutdown interrupted, is not reported: storing or releasing it deletes its lock."""
-        held = list(self.running.items())
-        job_ids = [job_id for job_id, _ in held] + list(self._ready)
+        held = list(self.slots.running.items())
+        job_ids = [job_id for job_id, _ in held] + list(self.slots.ready)
         if not job_ids:
             return
         try:
@@ -456,7 +397,7 @@ class QueueRunner:
             log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
             return
         for (job_id, task), ok in zip(held, renewed, strict=False):  # the jobs claimed ahead follow
-            if ok or self.running.get(job_id) is not task or task in self.settling or task.cancelling():
+            if ok or self.slots.running.get(job_id) is not task or task in self.slots.settling or task.cancelling():
                 continue
             log.warning(
                 "job.lock_lost", job_id=job_id, queue=self.queue, reason="lock lapsed or taken over while running"
