@@ -148,7 +148,7 @@ async def test_a_job_whose_outcome_is_being_stored_is_not_reported_as_having_los
     handle = await quick_job.trigger(1)
     await wait_until(stored.is_set, what="the outcome stored, its reply held back")
     assert not await redis.exists(keys.lock(handle.id)) and handle.id in runner.running
-    await runner._renew_locks()  # what the renewal timer does every third of the lock
+    await runner.locks.renew()  # what the renewal timer does every third of the lock
     release.set()
     assert await handle.result(timeout=5) == 1
     assert _named(logs, "job.lock_lost") == []
@@ -170,7 +170,7 @@ async def test_a_lock_another_worker_holds_now_is_reported_lost_and_left_alone(
     await wait_until(lambda: handle.id in worker.runners[0].running, what="the job running")
     await redis.set(keys.lock(handle.id), "another-worker", px=5_000)  # took it over after a lapse
     try:
-        await worker.runners[0]._renew_locks()
+        await worker.runners[0].locks.renew()
         assert [e["job_id"] for e in _named(logs, "job.lock_lost")] == [handle.id]
         assert 0 < await redis.pttl(keys.lock(handle.id)) <= 5_000, "the other worker's lock is not extended"
     finally:

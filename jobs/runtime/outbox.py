@@ -7,7 +7,7 @@ An outcome leaves only when a turn stored it (`stored`), or when shutdown gives 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -15,6 +15,8 @@ import structlog
 from .execution import Attempt
 
 log = structlog.get_logger("jobs")
+
+_OUTCOMES = {"c": "completed", "f": "failed", "r": "retried"}  # settlement kind -> what a worker counts
 
 
 @dataclass(slots=True)
@@ -69,3 +71,27 @@ class Outbox:
             log.error("job.outcome_lost", job_id=settlement.job_id, queue=queue, reason=reason)
             settlement.stored.set_exception(ConnectionError("Redis unreachable at shutdown"))
         self._pending = []
+
+    @staticmethod
+    def report_discarded(
+        queue: str, batch: list[Settlement], discarded: Sequence[bytes], counts: dict[str, int]
+    ) -> None:
+        """Outcomes the script refused to store: the job's lock is another worker's now (it took the
+        job over after this worker's lock lapsed), so this worker's outcome is stale; uncounted."""
+        stale = set(discarded)
+        for settlement in batch:
+            job_id, attempt = settlement.job_id, settlement.attempt
+            raw_id = job_id if isinstance(job_id, bytes) else job_id.encode()
+            if settlement.kind not in _OUTCOMES or raw_id not in stale:
+                continue
+            outcome = _OUTCOMES[settlement.kind]
+            counts[outcome] -= 1
+            log.warning(
+                "job.outcome_discarded",
+                job_id=job_id if isinstance(job_id, str) else job_id.decode(errors="backslashreplace"),
+                queue=queue,
+                job=attempt.name if attempt else None,
+                attempt=attempt.number if attempt else None,
+                outcome=outcome,
+                reason="another worker holds the job now: it took it over after this worker's lock lapsed",
+            )

@@ -27,6 +27,7 @@ from ..store import keys, scripts, stored
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from . import retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
+from .locks import LockKeeper
 from .outage import Outage
 from .outbox import Outbox, Settlement
 from .slots import Claimed, Slots
@@ -34,7 +35,6 @@ from .slots import Claimed, Slots
 log = structlog.get_logger("jobs")
 
 LOCK_GRACE_MS = 10_000
-_OUTCOMES = {"c": "completed", "f": "failed", "r": "retried"}  # settlement kind -> what `counts` counts
 _NOTHING: tuple[bytes, ...] = ()
 
 
@@ -80,11 +80,12 @@ class QueueRunner:
         # timeout plus a grace period, or JOBS_LOCK_TIMEOUT if that is shorter.
         longest = max((j.config.timeout.total_seconds() for j in jobs.values()), default=300.0)
         self._lock_ms = int(min(longest * 1000 + LOCK_GRACE_MS, options.lock_timeout * 1000))
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._lock_keeper: asyncio.Task[None] | None = None
         # Locks hold this runner's token: after a turn whose reply was lost, the next turn finds
         # the jobs that turn claimed for it, instead of leaving them locked until expiry.
         self._token = secrets.token_hex(8)
         self.handoff_channel = keys.handoff_channel(self._token)
+        self.locks = LockKeeper(conn, queue, self._token, self._lock_ms, self.slots)
         self.listening = False  # the worker's listener receives this runner's hand-offs
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
         self._handoffs_possible = False  # registered as idle at some point: hand-offs may be in flight
@@ -104,7 +105,7 @@ class QueueRunner:
 
     async def run(self) -> None:
         """Store outcomes and claim jobs until stopped and idle (burst: until nothing is left)."""
-        self._heartbeat = asyncio.create_task(self._keep_locks(), name=f"locks:{self.queue}")
+        self._lock_keeper = asyncio.create_task(self.locks.keep(), name=f"locks:{self.queue}")
         failures = 0
         slots, outbox = self.slots, self.outbox
         while not (self.stopping and slots.empty()):
@@ -132,7 +133,7 @@ class QueueRunner:
                 await self._sleep(backoff_after(failures, exc, event))
                 continue
             if discarded:
-                self._report_discarded(batch, discarded)
+                Outbox.report_discarded(self.queue, batch, discarded, self.counts)
             outbox.stored(batch)
             for claim in claimed:
                 self._start(claim)
@@ -170,9 +171,9 @@ class QueueRunner:
     async def close(self) -> None:
         """Stop renewing locks and give back what was handed off too late to run; call once no
         job of this queue runs any more and the worker no longer listens for hand-offs."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self._lock_keeper is not None:
+            self._lock_keeper.cancel()
+            await asyncio.gather(self._lock_keeper, return_exceptions=True)
         if self._handoffs_possible:
             await self._give_back_late_handoffs()
 
@@ -216,27 +217,6 @@ class QueueRunner:
             return "worker.redis_out_of_memory"
         self._failure = "Redis unreachable"
         return "worker.redis_unavailable" if isinstance(exc, REDIS_ERRORS) else "worker.turn_failed"
-
-    def _report_discarded(self, batch: list[Settlement], discarded: Sequence[bytes]) -> None:
-        """Outcomes the script refused to store: the job's lock is another worker's now (it took the
-        job over after this worker's lock lapsed), so this worker's outcome is stale."""
-        stale = set(discarded)
-        for settlement in batch:
-            job_id, attempt = settlement.job_id, settlement.attempt
-            raw_id = job_id if isinstance(job_id, bytes) else job_id.encode()
-            if settlement.kind not in _OUTCOMES or raw_id not in stale:
-                continue
-            outcome = _OUTCOMES[settlement.kind]
-            self.counts[outcome] -= 1
-            log.warning(
-                "job.outcome_discarded",
-                job_id=job_id if isinstance(job_id, str) else job_id.decode(errors="backslashreplace"),
-                queue=self.queue,
-                job=attempt.name if attempt else None,
-                attempt=attempt.number if attempt else None,
-                outcome=outcome,
-                reason="another worker holds the job now: it took it over after this worker's lock lapsed",
-            )
 
     async def _settle_and_claim(
         self, batch: list[Settlement], want: int
@@ -373,34 +353,6 @@ class QueueRunner:
             self.counts["released"] += 1
             log.info(
                 "job.released", job_id=job_id, queue=self.queue, reason=reason, job=attempt.name, attempt=attempt.number
-            )
-
-    async def _keep_locks(self) -> None:
-        """Renew the locks of running jobs, so only a dead worker's jobs are taken again."""
-        while True:
-            await asyncio.sleep(self._lock_ms / 3000)
-            await self._renew_locks()
-
-    async def _renew_locks(self) -> None:
-        """Renew every lock this runner holds, if still its own; report a running job's lock that
-        lapsed or another worker took (`job.lock_lost`). A job whose outcome is being stored, or
-        that shutdown interrupted, is not reported: storing or releasing it deletes its lock."""
-        held = list(self.slots.running.items())
-        job_ids = [job_id for job_id, _ in held] + list(self.slots.ready)
-        if not job_ids:
-            return
-        try:
-            renewed = await scripts.run(
-                self.conn.redis, scripts.RENEW_LOCKS, (), [self._lock_ms, self._token, *job_ids]
-            )
-        except REDIS_ERRORS as exc:
-            log.warning("worker.lock_renewal_failed", queue=self.queue, error=str(exc) or type(exc).__name__)
-            return
-        for (job_id, task), ok in zip(held, renewed, strict=False):  # the jobs claimed ahead follow
-            if ok or self.slots.running.get(job_id) is not task or task in self.slots.settling or task.cancelling():
-                continue
-            log.warning(
-                "job.lock_lost", job_id=job_id, queue=self.queue, reason="lock lapsed or taken over while running"
             )
 
     async def _sleep(self, timeout: float | None) -> None:
