@@ -5,6 +5,7 @@ retries, backoff, retention and structured logs.
 """
 
 from .backoff import Backoff
+from .cron import Cron, Every
 from .declare import job
 from .definition import Job, JobConfig
 from .errors import (
@@ -25,12 +26,15 @@ from .runtime.execution import Attempt, current_attempt
 from .settings import Settings, SettingsError, get_settings
 from .store.connection import disconnect
 from .store.inspection import get_record, job_status, latest_completed, latest_failed
+from .store.schedules import Schedule, list_schedules, unschedule
 
 __all__ = [
     "Attempt",
     "Backoff",
+    "Cron",
     "DuplicateJobError",
     "ErrorInfo",
+    "Every",
     "Job",
     "JobConfig",
     "JobDefinitionError",
@@ -44,6 +48,7 @@ __all__ = [
     "RedisOutOfMemoryError",
     "RedisURLError",
     "RedisUnavailableError",
+    "Schedule",
     "Settings",
     "SettingsError",
     "UnknownJobError",
@@ -56,4 +61,6 @@ __all__ = [
     "job_status",
     "latest_completed",
     "latest_failed",
+    "list_schedules",
+    "unschedule",
 ]

@@ -17,6 +17,7 @@ from .ops.admin import (
     retry_all_failed,
     retry_failed,
 )
+from .ops.schedules import Schedule, list_schedules, run_schedule_now, unschedule
 
 __all__ = [
     "JobInfo",
@@ -24,14 +25,18 @@ __all__ = [
     "JobStateError",
     "QueueCounts",
     "RetryAllResult",
+    "Schedule",
     "counts",
     "get_job",
     "known_queues",
     "latest",
+    "list_schedules",
     "pause",
     "paused_queues",
     "remove",
     "resume",
     "retry_all_failed",
     "retry_failed",
+    "run_schedule_now",
+    "unschedule",
 ]

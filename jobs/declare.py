@@ -11,12 +11,13 @@ import json
 import typing
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
-from pydantic import PydanticUserError, TypeAdapter
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
 from . import registry
 from .backoff import Backoff
+from .cron import Cron, Every
 from .definition import Delay, Job, JobConfig
 from .errors import JobDefinitionError
 
@@ -25,6 +26,31 @@ P = TypeVar("P")
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF = Backoff.exponential(delay_ms=3000)
 DEFAULT_TIMEOUT = timedelta(minutes=5)
+
+
+class Decorator(Protocol):
+    """What `@job(name=...)` returns: it makes a `Job[None]` of a function without a payload."""
+
+    @overload
+    def __call__(self, fn: Callable[[], Awaitable[Any]], /) -> Job[None]: ...
+    @overload
+    def __call__(self, fn: Callable[[P], Awaitable[Any]], /) -> Job[P]: ...
+
+
+@overload
+def job(
+    *,
+    name: str,
+    run: Callable[[], Awaitable[Any]],
+    queue: str = "default",
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeout: Delay = DEFAULT_TIMEOUT,
+    keep_completed: int | None = None,
+    keep_failed: int | None = None,
+    schedule: Cron | Every | None = None,
+    schedule_payload: Any = None,
+) -> Job[None]: ...
 
 
 @overload
@@ -38,6 +64,8 @@ def job(
     timeout: Delay = DEFAULT_TIMEOUT,
     keep_completed: int | None = None,
     keep_failed: int | None = None,
+    schedule: Cron | Every | None = None,
+    schedule_payload: Any = None,
 ) -> Job[P]: ...
 
 
@@ -51,7 +79,9 @@ def job(
     timeout: Delay = DEFAULT_TIMEOUT,
     keep_completed: int | None = None,
     keep_failed: int | None = None,
-) -> Callable[[Callable[[P], Awaitable[Any]]], Job[P]]: ...
+    schedule: Cron | Every | None = None,
+    schedule_payload: Any = None,
+) -> Decorator: ...
 
 
 def job(
@@ -59,18 +89,23 @@ def job(
     /,
     *,
     name: str = "",
-    run: Callable[[P], Awaitable[Any]] | None = None,
+    run: Callable[..., Awaitable[Any]] | None = None,
     queue: str = "default",
     attempts: int = DEFAULT_ATTEMPTS,
     backoff: Backoff = DEFAULT_BACKOFF,
     timeout: Delay = DEFAULT_TIMEOUT,
     keep_completed: int | None = None,
     keep_failed: int | None = None,
-) -> Job[P] | Callable[[Callable[[P], Awaitable[Any]]], Job[P]]:
+    schedule: Cron | Every | None = None,
+    schedule_payload: Any = None,
+) -> Any:
     """Define a job: `job(name=..., run=fn)`, or as a decorator `@job(name=...)`.
 
-    `keep_completed` / `keep_failed` override how many finished jobs the queue retains when
-    this job finishes (the settings `JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED` otherwise).
+    `fn` takes one argument, the payload, whose annotation is its type; or none (`Job[None]`,
+    triggered with `trigger()`). `keep_completed` / `keep_failed` override how many finished jobs
+    the queue retains when this job finishes (`JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED`
+    otherwise). `schedule=Cron(...)` or `Every(...)` declares a schedule, stored under the job's
+    name by every worker that runs its queue, with `schedule_payload` (validated now).
     `bare` only catches a bare `@job` (the function passed positionally), to say what to write.
     """
     if bare is not None:
@@ -81,7 +116,8 @@ def job(
             f"options in parentheses (or {label}_job = job(name={suggested}, run={label}))"
         )
 
-    def define(fn: Callable[[P], Awaitable[Any]]) -> Job[P]:
+    def define(fn: Callable[..., Awaitable[Any]]) -> Job[Any]:
+        payload_type, takes_payload = payload_type_of(fn)
         config = JobConfig(
             name=_check_name("name", name),
             queue=_check_name("queue", queue),
@@ -91,30 +127,53 @@ def job(
             timeout=_as_timedelta(timeout),
             keep_completed=keep_completed,
             keep_failed=keep_failed,
+            schedule=_check_schedule(schedule),
+            schedule_payload=schedule_payload,
         )
-        payload_type = payload_type_of(fn)
-        defined: Job[P] = Job(config=config, payload_type=payload_type, adapter=_adapter(fn, payload_type))
+        adapter = _adapter(fn, payload_type)
+        defined: Job[Any] = Job(config=config, payload_type=payload_type, adapter=adapter, takes_payload=takes_payload)
+        if schedule is not None:
+            _check_schedule_payload(defined, schedule_payload)
+        elif schedule_payload is not None:
+            raise JobDefinitionError(f"{defined.name}: schedule_payload= without schedule=")
         registry.register(defined)
         return defined
 
     return define if run is None else define(run)
 
 
-def payload_type_of(fn: Callable[..., Any]) -> Any:
-    """The annotation of `fn`'s single argument; a clear error if `fn` cannot be a job."""
+def payload_type_of(fn: Callable[..., Any]) -> tuple[Any, bool]:
+    """The annotation of `fn`'s single argument, and whether it takes one (a job without a payload
+    has the payload type None); a clear error if `fn` cannot be a job."""
     label = getattr(fn, "__qualname__", repr(fn))
     if not inspect.iscoroutinefunction(fn):
         raise JobDefinitionError(f"{label}: a job's run must be an `async def` function")
     params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        return None, False
     if len(params) != 1 or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
-        raise JobDefinitionError(f"{label}: a job's run takes exactly one argument, the payload")
+        raise JobDefinitionError(f"{label}: a job's run takes exactly one argument, the payload, or none at all")
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
         raise JobDefinitionError(f"{label}: cannot resolve the payload annotation ({exc})") from exc
     if params[0].name not in hints:
         raise JobDefinitionError(f"{label}: annotate the payload argument with its type")
-    return hints[params[0].name]
+    return hints[params[0].name], True
+
+
+def _check_schedule(schedule: object) -> Cron | Every | None:
+    if schedule is not None and not isinstance(schedule, Cron | Every):
+        raise JobDefinitionError(f"schedule must be a Cron(...) or an Every(...), got {schedule!r}")
+    return schedule
+
+
+def _check_schedule_payload(defined: Job[Any], payload: Any) -> None:
+    """The declared schedule's payload, validated now: a bad one fails the import, not every tick."""
+    try:
+        defined.payload_json(payload)
+    except (ValidationError, ValueError) as exc:
+        raise JobDefinitionError(f"{defined.name}: schedule_payload does not validate: {exc}") from None
 
 
 def _adapter(fn: Callable[..., Any], payload_type: Any) -> TypeAdapter[Any]:

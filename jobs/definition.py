@@ -17,12 +17,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
+from . import trigger_keys
 from .backoff import Backoff
 from .clock import now_ms, to_ms
+from .cron import Cron, Every
 from .errors import PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
 from .settings import get_settings
-from .store import enqueue
+from .store import connection, enqueue, keys
+from .store import schedules as saved_schedules
+from .store.schedules import Schedule
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -46,6 +50,8 @@ class JobConfig(Generic[P]):
     timeout: timedelta
     keep_completed: int | None = None
     keep_failed: int | None = None
+    schedule: Cron | Every | None = None  # declared: the worker keeps it stored under the job's name
+    schedule_payload: Any = None
 
 
 @dataclass(eq=False)
@@ -55,6 +61,7 @@ class Job(Generic[P]):
     config: JobConfig[P]
     payload_type: Any
     adapter: TypeAdapter[P] = field(repr=False)
+    takes_payload: bool = True  # False: `async def run()`, called without an argument
     _stored_prefix: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +83,12 @@ class Job(Generic[P]):
 
     def encode(self, payload: P | Mapping[str, Any], enqueued_ms: int) -> bytes:
         """Validate `payload` and render the stored job as JSON bytes (at most JOBS_MAX_PAYLOAD_BYTES)."""
+        body = self.payload_json(payload)
+        return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
+
+    def payload_json(self, payload: P | Mapping[str, Any]) -> bytes:
+        """Validate `payload` and render it as the JSON a worker receives: refused if JSON cannot
+        carry it faithfully (NaN, infinity) or it is over JOBS_MAX_PAYLOAD_BYTES."""
         value = self.validate(payload)
         body = self.adapter.dump_json(value)
         if b"null" in body and _holds_non_finite(self.adapter.dump_python(value)):
@@ -89,7 +102,12 @@ class Job(Generic[P]):
                 f"{self.name}: the payload is {len(body)} bytes as JSON, over the {limit} byte limit "
                 "(JOBS_MAX_PAYLOAD_BYTES); store large data elsewhere and pass its id"
             )
-        return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
+        return body
+
+    async def call(self, value: P) -> Any:
+        """Run the job's function with a validated payload (without one, for a job that takes none)."""
+        run: Any = self.config.run
+        return await (run(value) if self.takes_payload else run())
 
     def encode_batch(self, payloads: Iterable[P | Mapping[str, Any]], enqueued_ms: int) -> list[bytes]:
         """`encode` each payload; an invalid one is reported with its index, as validating a list would:
@@ -106,28 +124,92 @@ class Job(Generic[P]):
 
     # The payload a trigger takes, for type checkers: a pydantic model or dataclass payload may
     # also be given as a plain mapping (checked at run time only); any other type (a TypedDict,
-    # int, list[str], ...) is checked as written, dict literals against a TypedDict included.
+    # int, list[str], ...) is checked as written, dict literals against a TypedDict included; a
+    # job that takes no payload is triggered with none.
     @overload
     async def trigger(
-        self: Job[M], payload: M | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+        self: Job[None],
+        payload: None = None,
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
     ) -> JobHandle: ...
     @overload
     async def trigger(
-        self: Job[D], payload: D | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+        self: Job[M],
+        payload: M | Mapping[str, Any],
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
     ) -> JobHandle: ...
     @overload
-    async def trigger(self, payload: P, *, delay: Delay | None = None, job_id: str | None = None) -> JobHandle: ...
-    async def trigger(self, payload: Any, *, delay: Delay | None = None, job_id: str | None = None) -> JobHandle:
+    async def trigger(
+        self: Job[D],
+        payload: D | Mapping[str, Any],
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
+    ) -> JobHandle: ...
+    @overload
+    async def trigger(
+        self,
+        payload: P,
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
+    ) -> JobHandle: ...
+    async def trigger(
+        self,
+        payload: Any = None,
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
+    ) -> JobHandle:
         """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
 
-        A `job_id` that is already queued, running or retained enqueues nothing:
-        the handle's `enqueued` is then False.
+        A `job_id` that is already queued, running or retained enqueues nothing: the handle's
+        `enqueued` is then False. With a `key` (per job): `debounce` runs the job once, that long
+        after the last trigger of the key, with the last payload; `throttle` runs the first trigger
+        and drops the others until that long after it; a key alone drops a trigger while the key's
+        job is queued, scheduled or running. The handle says which happened.
         """
+        rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)  # bad options raise first
         now = now_ms()
         stored = self.encode(payload, now)  # raises ValidationError before any I/O
         job_id = enqueue.new_job_id() if job_id is None else enqueue.check_job_id(job_id)
-        (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now)
-        return handle
+        if rule is None:
+            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now)
+            return handle
+        status, kept = await enqueue.write_keyed(
+            self.queue,
+            keys.trigger_key(self.queue, self.name, rule.key),
+            rule.mode,
+            rule.ttl_ms(delay),
+            (job_id, stored, now + rule.delay_ms(delay)),
+        )
+        return JobHandle(id=kept, job=self.name, queue=self.queue, enqueued=status == 1, replaced=status == 2)
+
+    async def schedule(self, schedule_id: str, spec: Cron | Every, payload: Any = None) -> Schedule:
+        """Create or replace the run-time schedule `schedule_id` of this job (its next tick is
+        recomputed); the payload is validated first and nothing is stored if it is invalid."""
+        data = json.loads(self.payload_json(payload))
+        redis = (await connection.for_current_loop()).redis
+        return await saved_schedules.save(redis, self.queue, schedule_id, self.name, spec, data, declared=False)
 
     @overload
     async def trigger_many(self: Job[M], payloads: Iterable[M | Mapping[str, Any]]) -> list[JobHandle]: ...

@@ -22,12 +22,20 @@ class JobFailedError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class JobHandle:
-    """`enqueued` is False when a job with this id was already queued, running or retained."""
+    """What a trigger did, and the id of the job that will run: `enqueued`, a new job (False
+    when the id was already queued, running or retained); `replaced`, a debounced trigger gave
+    its payload and due time to the waiting job of its key; neither, the trigger was dropped."""
 
     id: str
     job: str
     queue: str
     enqueued: bool = True
+    replaced: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """'enqueued', 'replaced' or 'dropped'."""
+        return "enqueued" if self.enqueued else "replaced" if self.replaced else "dropped"
 
     async def status(self) -> JobStatus:
         from .store import inspection

@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 # Every trigger, worker and subprocess of the suite goes to the suite's own database.
@@ -26,6 +27,7 @@ from jobs import Job, job, registry
 from jobs.settings import Settings, get_settings, load_settings
 from jobs.worker import Worker
 
+from .cli_runner import Cli, runner
 from .helpers import wait_until
 
 REDIS_URL = os.environ["REDIS_URL"]
@@ -148,3 +150,9 @@ def logs() -> Iterator[list[dict[str, Any]]]:
     )
     yield capture.entries
     structlog.configure(**old)
+
+
+@pytest.fixture
+def cli(queue: str, tmp_path: Path) -> Cli:
+    """Run `jobs ARGS` with this test's queue; `env` overrides variables, `command` replaces `jobs`."""
+    return runner(queue, tmp_path, REDIS_URL)

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from jobs import Backoff, job
+from jobs import Backoff, Every, current_attempt, job
 
 QUEUE = os.environ.get("PROCESS_JOBS_QUEUE", "process-jobs")
 if os.environ.get("PROCESS_JOBS_BROKEN"):
@@ -61,3 +61,19 @@ job(
     attempts=FAIL_ATTEMPTS,
     backoff=Backoff.fixed(delay_ms=FAIL_DELAY_MS),
 )
+
+TICK_SECONDS = os.environ.get("PROCESS_JOBS_TICK_SECONDS")
+if TICK_SECONDS:  # a declared schedule, for the tests that count runs against ticks
+
+    async def record_tick() -> None:
+        """Appends its job id (`schedule:process.tick:<tick ms>`) to the queue's ticks list."""
+        attempt = current_attempt()
+        assert attempt is not None
+        redis: Redis = Redis.from_url(os.environ["REDIS_URL"])
+        try:
+            await redis.rpush(f"process-jobs:{QUEUE}:ticks", attempt.job_id)  # type: ignore[misc]
+        finally:
+            await redis.aclose()
+
+    missed = "skip" if os.environ.get("PROCESS_JOBS_TICK_MISSED") == "skip" else "once"
+    job(name="process.tick", run=record_tick, queue=QUEUE, schedule=Every(seconds=float(TICK_SECONDS), missed=missed))

@@ -8,11 +8,8 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from jobs import JobStatus, admin
@@ -21,47 +18,12 @@ from jobs.store import keys, scripts
 from jobs.store.inspection import get_record
 
 from .cli_jobs import flag_key
+from .cli_runner import Cli
 from .conftest import REDIS_URL
 from .redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = Path(sys.executable).parent / "jobs"
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Awaitable[Result]]
-
-
-@pytest.fixture
-def cli(queue: str, tmp_path: Path) -> Cli:
-    """Run `jobs ARGS` with this test's queue; `env` overrides variables, `command` replaces `jobs`."""
-
-    async def run(*args: str, env: dict[str, str] | None = None, command: tuple[str, ...] = (str(JOBS),)) -> Result:
-        variables = {
-            **os.environ,
-            "REDIS_URL": REDIS_URL,
-            "JOBS_MODULES": "tests.cli_jobs",
-            "CLI_TEST_QUEUE": queue,
-            "PYTHONPATH": str(ROOT),
-            **(env or {}),
-        }
-        process = await asyncio.create_subprocess_exec(
-            *command, *args, env=variables, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
-
-    return run
 
 
 async def test_stats_show_the_retention_limit_after_a_burst_worker(cli: Cli, queue: str, redis: Redis) -> None:

@@ -28,7 +28,7 @@ from ..records import JobStatus
 from ..runtime.process import StartupError, import_job_modules
 from ..settings import Settings, SettingsError, get_settings
 from ..store import connection
-from . import admin, cli_format
+from . import admin, cli_format, cli_schedules
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id", type=_text)
     add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue", type=_text)
     add("resume", "let workers take jobs from a paused queue again").add_argument("queue", type=_text)
+    COMMANDS.update(cli_schedules.add_commands(add, _text))
     return parser
 
 
@@ -251,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
     except RedisURLError as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
-    except (admin.JobNotFoundError, admin.JobStateError, RedisUnavailableError) as exc:
+    except (admin.JobNotFoundError, admin.JobStateError, RedisUnavailableError, cli_schedules.NotFound) as exc:
         return _fail(args, str(exc), EXIT_NOT_FOUND)
     except connection.CONNECTION_ERRORS as exc:
         return _fail(args, str(connection.unavailable(settings.redis_url, exc)), EXIT_NOT_FOUND)

@@ -81,7 +81,7 @@ async def run_attempt(
         token = _current.set(attempt)
         try:
             async with asyncio.timeout(timeout):
-                result = await job.config.run(value)
+                result = await job.call(value)
         except TimeoutError as exc:
             timed_out = TimeoutError(f"the job did not finish within its timeout of {timeout:g} s")
             timed_out.__cause__ = exc

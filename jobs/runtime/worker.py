@@ -25,6 +25,7 @@ from ..store.subscription import Subscription
 from .loop_watch import LoopWatchdog
 from .outage import Outage
 from .queue_runner import QueueOptions, QueueRunner
+from .scheduler import Scheduler
 
 log = structlog.get_logger("jobs")
 
@@ -98,8 +99,13 @@ class Worker:
         progress = asyncio.Event()
         for runner in self.runners:
             runner.progress = progress
+        scheduler = Scheduler(conn, self._jobs_by_queue)
+        if self.burst:  # what is due now, once: a burst does not wait for ticks to come
+            await scheduler.declare()
+            await scheduler.poll()
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
+        ticking = None if self.burst else asyncio.create_task(self._run_schedules(scheduler), name="schedules")
         burst = asyncio.create_task(self._end_burst(progress)) if self.burst else None
         log.info(
             "worker.ready",
@@ -115,12 +121,24 @@ class Worker:
         for runner in self.runners:
             runner.stop()
         await self._drain(drained)
-        tasks = [listener, stop] if burst is None else [listener, stop, burst]
+        tasks = [task for task in (listener, stop, burst, ticking) if task is not None]
         for task in tasks:  # no more hand-offs reach this worker: see QueueRunner.close
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(r.close() for r in self.runners))
         log.info("worker.stopped", **self.totals())
+
+    async def _run_schedules(self, scheduler: Scheduler) -> None:
+        """Keep the declared schedules in step with the code, then fire due ticks until stopped."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                await scheduler.declare()
+                break
+            except REDIS_ERRORS as exc:
+                failures += 1
+                await asyncio.sleep(backoff_after(failures, exc, "schedule.declare_failed"))
+        await scheduler.run(self._stop)
 
     async def _end_burst(self, progress: asyncio.Event) -> None:
         """Stop a burst once nothing is queued, due, scheduled or running on any of its queues.

@@ -55,3 +55,24 @@ async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int) -> li
             raise
         raise error from None
     return [flag == 1 for flag in added]
+
+
+KEYED_MODES = ("debounce", "throttle", "key")
+
+
+async def write_keyed(
+    queue: str, trigger_key: str, mode: str, ttl_ms: int, job: tuple[str, bytes, int]
+) -> tuple[int, str]:
+    """One job triggered with a key (see ENQUEUE_KEYED): (1 enqueued / 2 replaced the waiting job /
+    0 dropped, the id of the job that will run)."""
+    conn = await connection.for_current_loop()
+    job_id, stored, due = job
+    args = [keys.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due]
+    try:
+        status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, (keys.queue(queue), trigger_key), args)
+    except Exception as exc:
+        error = connection.as_jobs_error(conn.url, exc)
+        if error is None:
+            raise
+        raise error from None
+    return int(status), kept.decode()

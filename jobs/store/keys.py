@@ -64,3 +64,26 @@ def running_lock(value: bytes | None) -> bool:
     """Whether a lock's value means running: a worker's token, or arq's `1`; `token+` is a job
     a worker claimed ahead and has not started (still queued)."""
     return value is not None and not value.endswith(b"+")
+
+
+def schedules(queue_name: str) -> str:
+    """Hash of a queue's schedules: schedule id -> its definition (JSON: job, spec, payload, declared)."""
+    return f"jobs:{queue_name}:schedules"
+
+
+def schedules_due(queue_name: str) -> str:
+    """Sorted set of a queue's schedule ids, scored by their next tick (ms): what a poll reads."""
+    return f"jobs:{queue_name}:schedules:due"
+
+
+def schedules_last(queue_name: str) -> str:
+    """Hash of a queue's schedule id -> the tick (ms) it last fired."""
+    return f"jobs:{queue_name}:schedules:last"
+
+
+SCHEDULES_PATTERN = "jobs:*:schedules:due"  # SCAN match for every queue that has schedules
+
+
+def trigger_key(queue_name: str, job_name: str, key: str) -> str:
+    """A trigger key (`trigger(key=...)`): the id of the job that key last enqueued, for its job."""
+    return f"jobs:{queue_name}:key:{job_name}:{key}"

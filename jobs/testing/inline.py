@@ -50,7 +50,7 @@ async def _run(item: Triggered, sleep_backoff: bool) -> tuple[JobRecord, BaseExc
 
     async def run(payload: Any) -> Any:
         try:
-            return await item.job.config.run(payload)
+            return await item.job.call(payload)
         except Exception as exc:
             raised.append(exc)
             raise

@@ -11,11 +11,11 @@ import types
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest.mock import AsyncMock
 
-from .. import registry
+from .. import registry, trigger_keys
 from ..clock import now_ms, to_ms
 from ..definition import Delay, Job
 from ..handle import JobFailedError, JobHandle
@@ -89,6 +89,7 @@ class TriggerLog:
         self.records: dict[str, JobRecord] = {}
         self._taken = 0
         self._ids: set[str] = set()
+        self._keys: dict[tuple[str, str], tuple[int, int]] = {}  # (job, key) -> (index, when)
 
     def find(self, job_id: str) -> Triggered | None:
         return next((t for t in self.triggered if t.handle.id == job_id), None)
@@ -101,18 +102,25 @@ class TriggerLog:
         job_id: str | None = None,
         *,
         batch: bool = False,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
     ) -> list[JobHandle]:
         """What the real trigger (`batch`: trigger_many) does, minus Redis: validate everything
         first, then record.
 
         A `job_id` seen before in this log is not recorded again and its handle says
-        `enqueued=False`, as the real trigger does for a job queued, running or retained.
+        `enqueued=False`, as the real trigger does for a job queued, running or retained. A `key`
+        behaves as in Redis, with "running" meaning not yet run by `run_triggered()`.
         """
+        rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)
         now = now_ms()
         encoded = job.encode_batch(payloads, now) if batch else [job.encode(p, now) for p in payloads]
         if job_id is not None:
             check_job_id(job_id)
         delay_ms = to_ms(delay)
+        if rule is not None:
+            return [self._keyed(job, rule, stored.decode(encoded[0]).payload, job_id, now)]
         handles: list[JobHandle] = []
         for data in encoded:
             handle_id = job_id or uuid.uuid4().hex
@@ -123,6 +131,27 @@ class TriggerLog:
                 self.triggered.append(Triggered(job, handle, stored.decode(data).payload, delay_ms, now))
             handles.append(handle)
         return handles
+
+    def _keyed(
+        self, job: Job[Any], rule: trigger_keys.KeyRule, payload: Any, job_id: str | None, now: int
+    ) -> JobHandle:
+        """A keyed trigger against this log, as ENQUEUE_KEYED does it against Redis."""
+        last = self._keys.get((job.name, rule.key))
+        if last is not None:
+            index, at = last
+            item, waiting = self.triggered[index], index >= self._taken
+            if (rule.mode == "throttle" and now - at < rule.window_ms) or (rule.mode == "key" and waiting):
+                return replace(item.handle, enqueued=False, replaced=False)
+            if rule.mode == "debounce" and waiting:
+                self.triggered[index] = replace(item, payload=payload, delay_ms=rule.window_ms)
+                self._keys[(job.name, rule.key)] = (index, now)
+                return replace(item.handle, enqueued=False, replaced=True)
+        handle_id = job_id or uuid.uuid4().hex
+        handle = MockedJobHandle(id=handle_id, job=job.name, queue=job.queue, trigger_log=self)
+        self._ids.add(handle_id)
+        self._keys[(job.name, rule.key)] = (len(self.triggered), now)
+        self.triggered.append(Triggered(job, handle, payload, rule.delay_ms(None), now))
+        return handle
 
     def take(self) -> Triggered | None:
         """The oldest triggered job `run_triggered` has not run yet, if any."""
@@ -172,9 +201,15 @@ def mock_triggers() -> Iterator[TriggerLog]:
 
 def _trigger_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
     async def trigger(
-        payload: Any | Mapping[str, Any], *, delay: Delay | None = None, job_id: str | None = None
+        payload: Any | Mapping[str, Any] = None,
+        *,
+        delay: Delay | None = None,
+        job_id: str | None = None,
+        key: str | None = None,
+        debounce: Delay | None = None,
+        throttle: Delay | None = None,
     ) -> JobHandle:
-        return log.accept(job, [payload], delay, job_id)[0]
+        return log.accept(job, [payload], delay, job_id, key=key, debounce=debounce, throttle=throttle)[0]
 
     # The spec lets `assert_awaited_once_with({...})` match `trigger(payload={...})` too.
     spec = types.MethodType(type(job).trigger, job)
