@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from . import errorinfo, keys, retention, scripts, stored
+from . import attempt_log, errorinfo, keys, retention, scripts, stored
 from .clock import now_ms
 from .connection import REDIS_ERRORS, Connection, backoff_after
 from .definition import Job
@@ -83,11 +83,13 @@ class QueueRunner:
         self.options = options
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.started: dict[str, tuple[Attempt, int]] = {}  # running attempts and their start (ms), for the heartbeat
         self.settling: set[asyncio.Task[None]] = set()  # outcome known, being stored
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         self._pending: list[Settlement] = []
         self._outage = outage or Outage()
+        self._attempt_log = attempt_log.AttemptLog(conn.redis)  # retried attempts, for the dashboard
         self._keys = [
             keys.queue(queue),
             keys.PAUSED_KEY,
@@ -192,6 +194,7 @@ class QueueRunner:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await self._attempt_log.close()
         if self._handoffs_possible:
             await self._give_back_late_handoffs()
 
@@ -298,6 +301,7 @@ class QueueRunner:
         # A retry due at once may be claimed again while its last attempt's task still finishes.
         if self.running.get(job_id) is task:
             del self.running[job_id]
+            self.started.pop(job_id, None)
         self.settling.discard(task)
         self._start_ready()
         self.wake.set()
@@ -339,6 +343,7 @@ class QueueRunner:
             enqueued = 0
         else:
             attempt = Attempt(claim.job_id, job_data.name, self.queue, claim.attempt)
+            self.started[claim.job_id] = (attempt, started)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
             try:
                 outcome = await run_attempt(self.jobs.get(job_data.name), payload, attempt)
@@ -365,6 +370,7 @@ class QueueRunner:
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):
             self.counts["retried"] += 1
+            self._attempt_log.retried(attempt, started, outcome.error)
             return Settlement("r", attempt.job_id, now_ms() + outcome.delay_ms, 0)
         record = retention.build_record(attempt, outcome, payload, enqueued, started)
         keep = retention.keep_limit(

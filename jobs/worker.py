@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from . import keys, registry
+from . import heartbeat, keys, registry
 from .connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from .definition import Job
 from .outage import Outage
@@ -54,6 +54,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._outage = Outage()  # one `worker.redis_recovered` per outage, however many queues saw it
+        self.id = heartbeat.new_worker_id()  # host:pid:random, as `jobs workers` lists it
 
     def request_stop(self) -> None:
         """Stop gracefully; called a second time, stop without waiting for running jobs."""
@@ -89,6 +90,8 @@ class Worker:
         for runner in self.runners:
             runner.progress = progress
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
+        beat = heartbeat.Heartbeat(self.id, conn.redis, self.runners, self._concurrency, self.burst)
+        beating = asyncio.create_task(beat.run(), name="heartbeat")
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
         burst = asyncio.create_task(self._end_burst(progress)) if self.burst else None
         log.info(
@@ -110,6 +113,9 @@ class Worker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(r.close() for r in self.runners))
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        await beat.remove()
         log.info("worker.stopped", **self.totals())
 
     async def _end_burst(self, progress: asyncio.Event) -> None:
