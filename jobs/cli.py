@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id", type=_text)
     add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue", type=_text)
     add("resume", "let workers take jobs from a paused queue again").add_argument("queue", type=_text)
+    add("workers", "the live worker processes: host, pid, queues, concurrency, running jobs")
+    board = add("dashboard", "serve the web dashboard (needs the extra: pip install 'jobs[dashboard]')")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    board.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     return parser
 
 
@@ -151,7 +157,7 @@ async def _trigger(args: argparse.Namespace) -> Output:
 
 async def _stats(args: argparse.Namespace) -> Output:
     queues = [await _known(q) for q in args.queues] if args.queues else await admin.known_queues()
-    all_counts = [await admin.counts(q) for q in queues]
+    all_counts = await admin.counts_many(queues)
     return [c.to_dict() for c in all_counts], cli_format.counts_table(all_counts)
 
 
@@ -208,6 +214,11 @@ async def _resume(args: argparse.Namespace) -> Output:
     return {"queue": args.queue, "paused": False, "changed": changed}, text
 
 
+async def _workers(args: argparse.Namespace) -> Output:
+    found = await admin.workers()
+    return [w.to_dict() for w in found], cli_format.workers_table(found)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
     "list": _list,
     "trigger": _trigger,
@@ -219,6 +230,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
     "remove": _remove,
     "pause": _pause,
     "resume": _resume,
+    "workers": _workers,
 }
 
 
@@ -241,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import_job_modules(settings)
     except (SettingsError, StartupError) as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
+    if args.command == "dashboard":
+        return _dashboard(args)
     try:
         data, text = asyncio.run(_run(args))
     except CommandError as exc:
@@ -300,6 +314,20 @@ def _write(text: str) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard until SIGINT/SIGTERM; without its extra installed, say how to get it."""
+    try:
+        from .dashboard import serve
+    except ImportError as exc:
+        missing = exc.name or "a dependency"
+        return _fail(args, f"the dashboard needs {missing}: pip install 'jobs[dashboard]'", EXIT_BAD_INPUT)
+    try:
+        serve.run(host=args.host, port=args.port)
+    except ValueError as exc:  # credentials half set
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    return EXIT_OK
 
 
 def _configure_logging(settings: Settings) -> None:

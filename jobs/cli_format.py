@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .admin import JobInfo, QueueCounts
+from .admin import JobInfo, QueueCounts, WorkerInfo
 from .definition import Job
 from .records import JobRecord, JobStatus
 
@@ -126,8 +126,10 @@ def job_detail(info: JobInfo) -> str:
         fields.append(("due", timestamp(info.due_ms)))
     if info.finished_ms is not None:
         fields += [("started", timestamp(info.started_ms)), ("finished", timestamp(info.finished_ms))]
-    elif info.status is JobStatus.RUNNING:  # kept off the per-job path: see JobInfo.started_ms
-        fields.append(("started", "not recorded until the attempt ends (the worker logs job.started at DEBUG)"))
+    elif info.started_ms is not None:  # running: from its worker's heartbeat
+        fields += [("started", timestamp(info.started_ms)), ("worker", info.worker or "-")]
+    elif info.status is JobStatus.RUNNING:
+        fields.append(("started", "not reported: no live worker's heartbeat lists it (arq's own worker sends none)"))
     fields.append(("payload", _block(info.payload)))
     if info.result is not None:
         fields.append(("result", _block(info.result)))
@@ -138,6 +140,24 @@ def job_detail(info: JobInfo) -> str:
     if info.error and info.error.get("traceback"):
         lines += ["traceback:", _indent(info.error["traceback"].rstrip())]
     return "\n".join(lines)
+
+
+def workers_table(workers: Sequence[WorkerInfo]) -> str:
+    if not workers:
+        return "no live workers (a worker shows up within a second of starting)"
+    rows = [
+        (
+            w.id,
+            w.host,
+            w.pid,
+            ",".join(f"{q}={w.concurrency.get(q, 1)}" for q in w.queues),
+            len(w.running),
+            timestamp(w.started_ms),
+            timestamp(w.last_beat_ms),
+        )
+        for w in workers
+    ]
+    return table(("ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "LAST BEAT"), rows)
 
 
 def _block(value: Any) -> str:
