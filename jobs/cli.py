@@ -321,8 +321,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         from .dashboard import serve
     except ImportError as exc:
-        missing = exc.name or "a dependency"
-        return _fail(args, f"the dashboard needs {missing}: pip install 'jobs[dashboard]'", EXIT_BAD_INPUT)
+        if exc.name is None or exc.name.split(".")[0] == "jobs":
+            raise  # a bug of ours, not a missing extra
+        return _fail(args, f"the dashboard needs {exc.name}: pip install 'jobs[dashboard]'", EXIT_BAD_INPUT)
     try:
         serve.run(host=args.host, port=args.port)
     except ValueError as exc:  # credentials half set

@@ -241,6 +241,8 @@ async def test_an_unknown_job_queue_page_or_job_name_is_a_404_page(queue: str) -
             assert page.status_code == 404, path
             assert title in page.text and "Traceback" not in page.text
         assert (await post(client, f"/queues/{queue}-missing/pause")).status_code == 404
+        wrong_method = await post(client, "/workers")
+        assert wrong_method.status_code == 405 and "Method not allowed" in wrong_method.text
         assert (await post(client, "/schedules/nightly/run-now")).status_code == 404
 
 
@@ -427,3 +429,31 @@ async def test_the_schedules_page_exists_with_nothing_scheduled(queue: str) -> N
     async with http(dashboard()) as client:
         page = await client.get("/schedules")
     assert page.status_code == 200 and "No schedules" in page.text
+
+
+async def test_a_job_id_with_url_characters_has_working_links_and_polling(define: Define, queue: str) -> None:
+    """An id chosen by the app may hold ?, / and spaces: its page, its poll and its actions still address it."""
+    job_id = "order 7?x/y"
+    await define(_ok).trigger({"n": 1}, job_id=job_id)
+    async with http(dashboard(auth=acting)) as client:
+        listed = (await client.get(f"/queues/{queue}")).text
+        assert 'href="/jobs/order%207%3Fx%2Fy"' in listed
+        page = await client.get("/jobs/order%207%3Fx%2Fy")
+        assert page.status_code == 200 and "order 7?x/y" in page.text
+        assert 'hx-get="/jobs/order%207%3Fx%2Fy?partial=1"' in page.text
+        assert (await client.get("/jobs/order%207%3Fx%2Fy?partial=1")).status_code == 200
+        removed = await post(client, "/jobs/order%207%3Fx%2Fy/remove")
+    assert removed.status_code == 303 and await admin.get_job(job_id) is None
+
+
+async def test_a_redis_error_from_any_read_is_a_503_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read that raises redis-py's own ConnectionError (not wrapped by the admin API) is reported like the rest."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def unreachable() -> set[str]:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(admin, "paused_queues", unreachable)
+    async with http(dashboard()) as client:
+        page = await client.get("/")
+    assert page.status_code == 503 and "cannot reach Redis" in page.text and "Connection refused" in page.text

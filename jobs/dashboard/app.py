@@ -8,6 +8,7 @@ style). Redis trouble becomes a 503 page naming the redacted URL; an unknown pag
 from __future__ import annotations
 
 import structlog
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..connection import as_jobs_error
 from ..errors import RedisUnavailableError
 from ..settings import get_settings
 from .access import CSRF_COOKIE, REALM, Access, Auth, LoginRequired, csrf_token
@@ -62,22 +64,24 @@ def dashboard(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        if status == 405:
-            return renderer.page(
-                request, "error.html", 405, title="Method not allowed", message=str(getattr(exc, "detail", ""))
-            )
-        return renderer.page(request, "error.html", status, title="Not found", message="There is no such page.")
+        if status == 404:
+            return renderer.page(request, "error.html", 404, title="Not found", message="There is no such page.")
+        title = "Method not allowed" if status == 405 else "Bad request"
+        return renderer.page(request, "error.html", status, title=title, message=str(getattr(exc, "detail", "")))
 
     async def redis_down(request: Request, exc: Exception) -> Response:
-        response = renderer.page(request, "error.html", 503, title="Redis is unreachable", message=str(exc))
+        error = exc if isinstance(exc, RedisUnavailableError) else as_jobs_error(get_settings().redis_url, exc)
+        if error is None:  # a Redis error that is not an outage: a bug, reported as one
+            return await failed(request, exc)
+        response = renderer.page(request, "error.html", 503, title="Redis is unreachable", message=str(error))
         if request.query_params.get("partial") == "1":
             response.headers["HX-Reswap"] = "none"  # keep showing the last data; the next poll tries again
         return response
 
     async def failed(request: Request, exc: Exception) -> Response:
-        log.exception("dashboard.error", path=request.url.path)
+        log.error("dashboard.error", path=request.url.path, exc_info=exc)
         response = renderer.page(
             request, "error.html", 500, title="Something went wrong", message="The error is in the server's log."
         )
@@ -88,7 +92,12 @@ def dashboard(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(Guard, access=access)],
-        exception_handlers={HTTPException: not_found, RedisUnavailableError: redis_down, Exception: failed},
+        exception_handlers={
+            HTTPException: http_error,
+            RedisUnavailableError: redis_down,
+            RedisError: redis_down,  # a read that `reports_redis_errors` does not wrap
+            Exception: failed,
+        },
     )
     app.state.directory = directory  # for tests: `await app.state.directory.rescan()`
     return app

@@ -189,4 +189,6 @@ class Renderer:
 def _live_url(request: Request) -> str:
     """This page's URL for its polling requests: same path and query, plus partial=1."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("partial", "done", "n", "skipped")]
-    return request.url.path + "?" + urlencode([*params, ("partial", "1")])
+    raw = request.scope.get("raw_path")  # as the browser sent it: an id's %2F or %3F stays encoded
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else quote(request.url.path)
+    return path + "?" + urlencode([*params, ("partial", "1")])
