@@ -11,7 +11,7 @@ import typing
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
@@ -20,7 +20,7 @@ from .redaction import redact_url
 
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-_SECRETS = {"redis_url", "database_url"}
+_SECRETS = {"redis_url", "database_url", "jobs_dashboard_password"}
 
 
 class SettingsError(JobsError, ValueError):
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     jobs_max_payload_bytes: int = Field(default=64 * 1024, ge=1)
     jobs_max_result_bytes: int = Field(default=1024 * 1024, ge=1)
     jobs_loop_blocked_ms: int = Field(default=500, ge=0)
+    jobs_dashboard_user: str | None = None  # with the password: HTTP basic auth for the dashboard
+    jobs_dashboard_password: SecretStr | None = None
 
     @field_validator("redis_url")
     @classmethod

@@ -6,6 +6,7 @@ queue, so concurrent test runs on the same Redis never see each other's jobs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from pydantic import BaseModel
@@ -45,3 +46,15 @@ if OTHER_QUEUE:  # a second queue, for the tests that span queues
         if not await (await connection.for_current_loop()).redis.exists(flag_key(OTHER_QUEUE)):
             raise UnrecoverableError(f"flag not set for {payload.n}")
         return "recovered"
+
+
+if os.environ.get("CLI_TEST_WAIT_JOB"):  # a job that runs until told, for the tests of a running job
+
+    @job(name="cli-wait", queue=QUEUE, attempts=1, timeout=30)
+    async def wait_for_flag(payload: Number) -> str:
+        redis = (await connection.for_current_loop()).redis
+        for _ in range(3000):
+            if await redis.exists(flag_key(QUEUE)):
+                return "flag seen"
+            await asyncio.sleep(0.01)
+        return "timed out"

@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 from jobs import Backoff, JobStatus, UnrecoverableError, admin, registry
 from jobs.admin import JobNotFoundError, JobStateError
 from jobs.clock import now_ms
-from jobs.ops import admin as ops_admin
 from jobs.store import keys
 from jobs.store.inspection import get_record
 
@@ -34,9 +33,9 @@ async def _fail(payload: Item) -> None:
 
 
 async def test_counts_split_a_queue_into_queued_scheduled_running_completed_and_failed(
-    define: Define, start_worker: StartWorker, queue: str, monkeypatch: pytest.MonkeyPatch
+    define: Define, start_worker: StartWorker, queue: str
 ) -> None:
-    """A running job is told apart from queued ones by its lock, even when the scan takes slices."""
+    """A running job is told apart from queued ones by its worker's heartbeat, without walking the queue."""
     release = asyncio.Event()
 
     async def block(payload: Item) -> None:
@@ -52,7 +51,7 @@ async def test_counts_split_a_queue_into_queued_scheduled_running_completed_and_
     for n in (4, 5):
         await ok.trigger({"n": n})
     await ok.trigger({"n": 6}, delay=60)
-    monkeypatch.setattr(ops_admin, "COUNT_BATCH", 1)
+    await wait_until(lambda: _reported_running(running.id), what="the heartbeat reports the blocker")
 
     counts = await admin.counts(queue)
 
@@ -228,6 +227,10 @@ async def test_known_queues_come_from_the_registry_and_from_redis(define: Define
         await redis.delete(*created)
     assert known.index(queue) < known.index(live) and retained in known
     assert not any(noise in q for q in known)
+
+
+async def _reported_running(job_id: str) -> bool:
+    return any(job.id == job_id for worker in await admin.workers() for job in worker.running)
 
 
 async def _status_is(job_id: str, status: JobStatus) -> bool:

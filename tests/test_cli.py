@@ -6,6 +6,7 @@ import asyncio
 import importlib.metadata
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -18,8 +19,9 @@ from jobs.store import keys, scripts
 from jobs.store.inspection import get_record
 
 from .cli_jobs import flag_key
-from .cli_runner import Cli
+from .cli_runner import Cli, Result
 from .conftest import REDIS_URL
+from .helpers import wait_until
 from .redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,8 +257,10 @@ async def test_version_prints_the_installed_version(cli: Cli) -> None:
     assert (result.code, result.out) == (0, f"jobs {importlib.metadata.version('jobs')}\n")
 
 
-async def test_show_says_a_running_jobs_start_is_not_recorded_yet(cli: Cli, redis: Redis, queue: str) -> None:
-    """A running attempt's start is not stored (no write on the per-job path): `show` says so instead of omitting it."""
+async def test_show_says_a_running_jobs_start_is_not_reported_without_a_heartbeat(
+    cli: Cli, redis: Redis, queue: str
+) -> None:
+    """A job locked by a worker that sends no heartbeat (arq's own): `show` says its start is unknown, not omits it."""
     (job_id,) = await _enqueue(redis, queue, "cli-double", [{"n": 1}])
     await redis.set(keys.lock(job_id), "a-worker-token", px=30_000)  # as a worker's claim locks it
     await redis.set(keys.tries(job_id), 1)
@@ -264,7 +268,7 @@ async def test_show_says_a_running_jobs_start_is_not_recorded_yet(cli: Cli, redi
     shown, as_json = await asyncio.gather(cli("show", job_id), cli("show", job_id, "--json"))
 
     assert "status:   running" in shown.out
-    assert "started:  not recorded until the attempt ends" in shown.out
+    assert "started:  not reported: no live worker's heartbeat lists it" in shown.out
     info = as_json.json()
     assert isinstance(info, dict) and (info["status"], info["started_ms"], info["attempts"]) == ("running", None, 1)
 
@@ -295,3 +299,47 @@ async def test_retry_all_failed_without_a_queue_retries_the_failures_of_every_qu
             assert await client.zcard(keys.finished(other, "completed")) == 1
         finally:
             await client.aclose()
+
+
+async def test_workers_lists_the_live_workers_and_show_gives_a_running_jobs_start(
+    cli: Cli, queue: str, redis: Redis
+) -> None:
+    """`jobs workers` (text, --json) lists a running worker; `jobs show` gives its job's start (from the heartbeat)."""
+    flag, wait = flag_key(queue), {"CLI_TEST_WAIT_JOB": "1"}
+    worker = await asyncio.create_subprocess_exec(
+        str(JOBS),
+        "worker",
+        env={**os.environ, "REDIS_URL": REDIS_URL, "JOBS_MODULES": "tests.cli_jobs", "CLI_TEST_QUEUE": queue, **wait},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        triggered = await cli("trigger", "cli-wait", '{"n": 1}', "--json", env=wait)
+        job_id = triggered.json()["id"]  # type: ignore[index]
+
+        async def running_here() -> Result | None:
+            shown = await cli("show", job_id, env=wait)
+            return shown if "worker:" in shown.out else None
+
+        shown = await wait_until(running_here, timeout=15, what="the job running, with its start")
+        listed, as_json = await asyncio.gather(cli("workers"), cli("workers", "--json"))
+    finally:
+        await redis.set(flag, "1")
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), 20)
+        await redis.delete(flag)
+    assert "status:   running" in shown.out and "started:  20" in shown.out
+    mine = [w for w in as_json.json() if w["pid"] == worker.pid]  # type: ignore[union-attr]
+    assert len(mine) == 1 and mine[0]["queues"] == [queue] and mine[0]["running"][0]["id"] == job_id
+    assert listed.out.startswith("ID ") and f":{worker.pid}:" in listed.out
+
+
+async def test_dashboard_without_its_extra_says_how_to_install_it(cli: Cli) -> None:
+    """Without uvicorn (or starlette, jinja2, ...) installed: one line naming the extra, exit 2."""
+    blocked = "import sys; sys.modules['uvicorn'] = None; from jobs.cli import main; sys.exit(main(sys.argv[1:]))"
+
+    result = await cli("dashboard", "--port", "0", command=(sys.executable, "-c", blocked))
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "error: the dashboard needs uvicorn: pip install 'jobs[dashboard]'\n"

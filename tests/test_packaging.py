@@ -64,6 +64,25 @@ def test_the_wheel_ships_the_jobs_package_and_no_servers_package(wheel: Path) ->
     assert {n.split("/")[0] for n in names if not n.startswith("jobs-")} == {"jobs"}
 
 
+def test_the_wheel_ships_the_dashboards_templates_stylesheet_and_vendored_htmx(wheel: Path) -> None:
+    """Package data: the dashboard runs from an installed wheel, with no CDN."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {"base.html", "overview.html", "job.html", "queue.html", "workers.html", "trigger.html", "error.html"}
+    assert {f"jobs/dashboard/templates/{n}" for n in shipped} <= names
+    assert {f"jobs/dashboard/static/{n}" for n in ("dashboard.css", "htmx.min.js", "htmx-LICENSE.txt")} <= names
+
+
+def test_the_core_library_imports_no_web_dependency() -> None:
+    """Triggering, the worker, the admin API and the CLI never import Starlette, Jinja2 or uvicorn."""
+    code = (
+        "import sys, jobs, jobs.admin, jobs.cli, jobs.worker, jobs.process, jobs.testing; "
+        "web = ('starlette', 'jinja2', 'uvicorn', 'multipart', 'python_multipart'); "
+        "print(sorted(m for m in web if m in sys.modules))"
+    )
+    done = run_to_exit([PYTHON, "-c", code], process_env())
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.output
+
+
 @pytest.mark.slow
 async def test_a_project_with_its_own_servers_package_runs_every_documented_worker_command(
     site: Path, tmp_path: Path, queue: str

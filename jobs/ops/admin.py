@@ -1,12 +1,15 @@
 """Inspect and operate queues: counts, one job's state, retry failures, remove jobs, pause queues.
 
 Every change is one Lua script (or one transaction), so a job is never half retried or half
-removed. Reads go through `inspection` where it already answers the question.
+removed. Reads go through `inspection` where it already answers the question; a queue's jobs page
+by page (`jobs_page`), the live workers, throughput and attempt history come from the store's
+`browse`, `presence`, `throughput` and `attempts`, re-exported here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,11 +21,46 @@ from ..clock import now_ms
 from ..errors import JobsError, PayloadTooLargeError, UnknownJobError
 from ..handle import JobHandle
 from ..records import UNREADABLE_JOB, JobRecord, JobStatus
-from ..store import connection, inspection, keys, scripts, stored
+from ..store import attempts as attempt_log
+from ..store import browse, connection, inspection, keys, presence, scripts, stored
+from ..store import throughput as outcome_counts
+from ..store.attempts import AttemptInfo
+from ..store.browse import JobPage, JobSummary
+from ..store.presence import RunningJob, WorkerInfo
+from ..store.throughput import Minute
 
 log = structlog.get_logger("jobs")
 
-COUNT_BATCH = 1000  # due ids checked for a lock per QUEUE_COUNTS call
+__all__ = [
+    "AttemptInfo",
+    "JobInfo",
+    "JobNotFoundError",
+    "JobPage",
+    "JobStateError",
+    "JobSummary",
+    "Minute",
+    "QueueCounts",
+    "RetryAllResult",
+    "RunningJob",
+    "WorkerInfo",
+    "attempts",
+    "counts",
+    "counts_many",
+    "get_job",
+    "jobs_page",
+    "known_queues",
+    "latest",
+    "pause",
+    "paused_queues",
+    "queue_exists",
+    "remove",
+    "resume",
+    "retry_all_failed",
+    "retry_failed",
+    "throughput",
+    "throughput_many",
+    "workers",
+]
 _FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
@@ -36,8 +74,9 @@ class JobStateError(JobsError):
 
 @dataclass(frozen=True, slots=True)
 class QueueCounts:
-    """How many jobs of a queue are in each state. Exact when the queue is quiet; while workers
-    are busy the running count is read in slices of `COUNT_BATCH` and may be off by a few."""
+    """How many jobs of a queue are in each state, read in O(log N) (see `counts`). Running jobs are
+    those the workers' heartbeats report (up to a second old); a job running under arq's own worker,
+    which sends none, counts as queued."""
 
     queue: str
     queued: int
@@ -63,10 +102,11 @@ class JobInfo:
     attempts: int  # started so far (live), or used (finished)
     enqueued_ms: int | None
     due_ms: int | None = None  # when a queued or scheduled job (or its next attempt) may start
-    started_ms: int | None = None  # of the last attempt; finished jobs only (storing a running one's costs a write)
+    started_ms: int | None = None  # of the last attempt: a finished job's record, a running one's worker heartbeat
     finished_ms: int | None = None
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
+    worker: str | None = None  # the id of the worker running it (from its heartbeat)
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobInfo:
@@ -118,27 +158,122 @@ async def known_queues() -> list[str]:
 
 @connection.reports_redis_errors
 async def counts(queue: str) -> QueueCounts:
-    """Jobs of `queue` per state. Cost: O(log N) per call plus one EXISTS per due job, walked in
-    script calls of `COUNT_BATCH` ids, so a deep backlog never blocks Redis for long."""
-    conn = await connection.for_current_loop()
-    script_keys = [
-        keys.queue(queue),
-        keys.finished(queue, JobStatus.COMPLETED.value),
-        keys.finished(queue, JobStatus.FAILED.value),
-        keys.PAUSED_KEY,
-    ]
-    now, first, running = now_ms(), 0, 0
-    while True:
-        reply = await scripts.run(conn.redis, scripts.QUEUE_COUNTS, script_keys, [now, queue, first, COUNT_BATCH])
-        due, scheduled, locked, completed, failed, paused = (int(v) for v in reply)
-        running += locked
-        first += COUNT_BATCH
-        if first >= due:
-            break
-    running = min(running, due)
-    return QueueCounts(queue, due - running, scheduled, running, completed, failed, bool(paused))
+    """Jobs of `queue` per state, in O(log N) whatever its size: one round trip for the queue's
+    sorted set (due jobs: ZCOUNT up to now; scheduled: the rest), the retained sets (ZCARD) and the
+    pause, one for the workers' heartbeats. Running jobs stay in the queue, locked: they are the
+    ones the heartbeats report, taken out of the due ones to give the queued count."""
+    (result,) = await counts_many([queue])
+    return result
 
 
+@connection.reports_redis_errors
+async def counts_many(queues: Sequence[str], workers: Sequence[WorkerInfo] | None = None) -> list[QueueCounts]:
+    """`counts` of each queue, in one round trip (plus one for the heartbeats unless `workers` are given)."""
+    redis = (await connection.for_current_loop()).redis
+    running = presence.running_by_queue(workers if workers is not None else await presence.live_workers(redis))
+    now = now_ms()
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zcount(keys.queue(queue), "-inf", now)
+            pipe.zcard(keys.queue(queue))
+            pipe.zcard(keys.finished(queue, JobStatus.COMPLETED.value))
+            pipe.zcard(keys.finished(queue, JobStatus.FAILED.value))
+            pipe.sismember(keys.PAUSED_KEY, queue)
+        replies = await pipe.execute()
+    result = []
+    for index, queue in enumerate(queues):
+        due, size, completed, failed, paused = (int(v) for v in replies[index * 5 : index * 5 + 5])
+        busy = min(len(running.get(queue, ())), due)
+        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused)))
+    return result
+
+
+@connection.reports_redis_errors
+async def queue_exists(queue: str) -> bool:
+    """Whether a defined job uses `queue` or Redis holds jobs, records or a pause for it: O(1), no SCAN."""
+    if queue in registry.queues():
+        return True
+    redis = (await connection.for_current_loop()).redis
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed"))
+        pipe.sismember(keys.PAUSED_KEY, queue)
+        found, paused = await pipe.execute()
+    return bool(found or paused)
+
+
+@connection.reports_redis_errors
+async def workers() -> list[WorkerInfo]:
+    """Every live worker process (host, pid, queues, concurrency, running jobs), from its heartbeat:
+    one disappears within `presence.BEAT_TTL_MS` of being killed, at once when it stops cleanly."""
+    return await presence.live_workers((await connection.for_current_loop()).redis)
+
+
+@connection.reports_redis_errors
+async def throughput(queue: str, minutes: int = 60) -> list[Minute]:
+    """Completions and failures of `queue` per minute over the last `minutes` (at most 120), oldest
+    first, as the workers' heartbeats counted them (arq's own worker counts none)."""
+    return (await throughput_many([queue], minutes))[queue]
+
+
+@connection.reports_redis_errors
+async def throughput_many(queues: Sequence[str], minutes: int = 60) -> dict[str, list[Minute]]:
+    """`throughput` of each queue, in one round trip."""
+    return await outcome_counts.per_minute((await connection.for_current_loop()).redis, queues, minutes)
+
+
+@connection.reports_redis_errors
+async def jobs_page(
+    queue: str,
+    status: JobStatus,
+    *,
+    page: int = 1,
+    per_page: int = 25,
+    job_name: str | None = None,
+    oldest_first: bool = False,
+    workers: Sequence[WorkerInfo] | None = None,
+) -> JobPage:
+    """One page of `queue`'s jobs in `status`, newest first: O(log N + page), never a scan of the
+    queue. A `job_name` filter searches the first `browse.WINDOW` entries of the state only
+    (`JobPage.examined` says how many)."""
+    redis = (await connection.for_current_loop()).redis
+    return await browse.jobs_page(
+        redis,
+        queue,
+        status,
+        page=page,
+        per_page=per_page,
+        job_name=job_name,
+        oldest_first=oldest_first,
+        workers=workers,
+    )
+
+
+@connection.reports_redis_errors
+async def attempts(job_id: str, info: JobInfo | None = None) -> list[AttemptInfo]:
+    """Every attempt of a job, by number: the retried ones the worker logged, then the last one from
+    its record (or the running one from its worker's heartbeat). An attempt that was charged but
+    whose outcome was never stored (a killed worker, arq's own worker) shows as `unknown`."""
+    info = info if info is not None else await get_job(job_id)
+    if info is None:
+        return []
+    found = {a.number: a for a in await attempt_log.logged((await connection.for_current_loop()).redis, job_id)}
+    if info.status in _FINISHED and info.attempts:
+        error = info.error or {}
+        found[info.attempts] = AttemptInfo(
+            info.attempts,
+            info.status.value,
+            info.started_ms,
+            info.finished_ms,
+            error.get("type"),
+            error.get("message"),
+        )
+    elif info.status is JobStatus.RUNNING and info.attempts:
+        found[info.attempts] = AttemptInfo(info.attempts, "running", info.started_ms)
+    last = max([info.attempts, *found])
+    return [found.get(n) or AttemptInfo(n, "unknown") for n in range(1, last + 1)]
+
+
+@connection.reports_redis_errors
 @connection.reports_redis_errors
 async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -> list[JobRecord]:
     """The newest retained jobs with `status` (COMPLETED or FAILED) of `queue`, or of every queue."""
@@ -168,8 +303,12 @@ async def get_job(job_id: str) -> JobInfo | None:
     if queue is None:
         queue = await _locate(job_id)
     due = await redis.zscore(keys.queue(queue), job_id) if queue else None
+    started, worker = None, None
     if keys.running_lock(locked):
         status = JobStatus.RUNNING
+        running = presence.running_by_queue(await presence.live_workers(redis)).get(queue or "", {}).get(job_id)
+        if running is not None:
+            started, worker = running[0].started_ms, running[1].id
     else:
         status = JobStatus.SCHEDULED if due is not None and due > now_ms() else JobStatus.QUEUED
     return JobInfo(
@@ -181,6 +320,8 @@ async def get_job(job_id: str) -> JobInfo | None:
         attempts=int(tries or 0) - (locked is not None and not keys.running_lock(locked)),  # ahead: not begun
         enqueued_ms=enqueued,
         due_ms=None if due is None else int(due),
+        started_ms=started,
+        worker=worker,
     )
 
 
@@ -219,6 +360,7 @@ async def retry_failed(job_id: str) -> JobHandle:
         raise JobNotFoundError(f"job {job_id} is no longer a retained failure (retried or trimmed meanwhile)")
     if done < 0:
         raise JobStateError(f"job {job_id} is queued or running again already")
+    await conn.redis.delete(keys.attempts(job_id))  # its attempts start afresh
     error = record.error
     log.info(
         "job.retried_manually",

@@ -24,6 +24,7 @@ from .. import errorinfo
 from ..clock import now_ms
 from ..definition import Job
 from ..store import keys, scripts, stored
+from ..store.attempts import AttemptLog
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from . import retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
@@ -65,6 +66,8 @@ class QueueRunner:
         self.wake = asyncio.Event()
         self.slots = Slots(options.concurrency)
         self.outbox = Outbox()
+        self.started: dict[str, tuple[Attempt, int]] = {}  # running attempts and their start (ms), for the heartbeat
+        self._attempt_log = AttemptLog(conn.redis)  # retried attempts, for the dashboard's job page
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         self._outage = outage or Outage()
@@ -174,6 +177,7 @@ class QueueRunner:
         if self._lock_keeper is not None:
             self._lock_keeper.cancel()
             await asyncio.gather(self._lock_keeper, return_exceptions=True)
+        await self._attempt_log.close()
         if self._handoffs_possible:
             await self._give_back_late_handoffs()
 
@@ -277,6 +281,8 @@ class QueueRunner:
             self.wake.set()
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self.slots.running.get(job_id) is task:
+            self.started.pop(job_id, None)
         self.slots.finished(job_id, task)
         self._start_ready()
         self.wake.set()
@@ -306,6 +312,7 @@ class QueueRunner:
             job = self.jobs.get(job_data.name)
             name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
             attempt = Attempt(claim.job_id, name, self.queue, claim.attempt)
+            self.started[claim.job_id] = (attempt, started)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
             try:
                 outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
@@ -331,6 +338,7 @@ class QueueRunner:
     def _settlement(self, outcome: Outcome, attempt: Attempt, payload: Any, enqueued: int, started: int) -> Settlement:
         if isinstance(outcome, Retrying):
             self.counts["retried"] += 1
+            self._attempt_log.retried(attempt.job_id, attempt.number, started, outcome.error)
             return Settlement("r", attempt.job_id, now_ms() + outcome.delay_ms, 0, attempt)
         record = retention.build_record(attempt, outcome, payload, enqueued, started)
         keep = retention.keep_limit(

@@ -22,6 +22,7 @@ from ..settings import Settings, get_settings
 from ..store import keys
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
 from ..store.subscription import Subscription
+from . import heartbeat
 from .loop_watch import LoopWatchdog
 from .outage import Outage
 from .queue_runner import QueueOptions, QueueRunner
@@ -57,6 +58,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._outage = Outage()  # one `worker.redis_recovered` per outage, however many queues saw it
+        self.id = heartbeat.new_worker_id()  # host:pid:random, as `jobs workers` lists it
 
     def request_stop(self) -> None:
         """Stop gracefully; called a second time, stop without waiting for running jobs."""
@@ -104,6 +106,8 @@ class Worker:
             await scheduler.declare()
             await scheduler.poll()
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
+        beat = heartbeat.Heartbeat(self.id, conn.redis, self.runners, self._concurrency, self.burst)
+        beating = asyncio.create_task(beat.run(), name="heartbeat")
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
         ticking = None if self.burst else asyncio.create_task(self._run_schedules(scheduler), name="schedules")
         burst = asyncio.create_task(self._end_burst(progress)) if self.burst else None
@@ -126,6 +130,9 @@ class Worker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(r.close() for r in self.runners))
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        await beat.remove()
         log.info("worker.stopped", **self.totals())
 
     async def _run_schedules(self, scheduler: Scheduler) -> None:

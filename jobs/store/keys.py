@@ -16,6 +16,9 @@ QUEUE_PREFIX = "arq:queue:"
 WAKE_CHANNEL_PREFIX = "jobs:wake:"
 HANDOFF_CHANNEL_PREFIX = "jobs:handoff:"
 PAUSED_KEY = "jobs:paused"
+WORKERS_KEY = "jobs:workers"  # sorted set of live worker ids, scored by their last heartbeat (ms)
+WORKER_PREFIX = "jobs:worker:"  # jobs:worker:{id} -> the worker's last heartbeat (JSON), expiring
+ATTEMPTS_PREFIX = "jobs:attempts:"  # jobs:attempts:{id} -> list of its failed attempts that were retried
 
 
 def queue(name: str) -> str:
@@ -42,6 +45,19 @@ def record(job_id: str) -> str:
 def finished(queue_name: str, status: str) -> str:
     """Sorted set of retained job ids of one queue and outcome, scored by finish time (ms)."""
     return f"jobs:{queue_name}:{status}"
+
+
+def worker(worker_id: str) -> str:
+    return WORKER_PREFIX + worker_id
+
+
+def attempts(job_id: str) -> str:
+    return ATTEMPTS_PREFIX + job_id
+
+
+def throughput(queue_name: str, hour: int) -> str:
+    """Hash of one queue's outcomes per minute (`{minute}:c`, `{minute}:f`) within one hour (epoch hours)."""
+    return f"jobs:{queue_name}:throughput:{hour}"
 
 
 def wake_channel(queue_name: str) -> str:

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import cli_format
-from . import schedules as operations
+from ..ops import schedules as operations
+from . import tables as cli_format
 
 Output = tuple[Any, str]
 AddCommand = Callable[[str, str], argparse.ArgumentParser]

@@ -24,11 +24,13 @@ from .. import registry
 from ..clock import now_ms, to_ms
 from ..errors import RedisUnavailableError, RedisURLError, UnknownJobError
 from ..logs.configure import configure_logging
+from ..ops import admin
 from ..records import JobStatus
 from ..runtime.process import StartupError, import_job_modules
 from ..settings import Settings, SettingsError, get_settings
 from ..store import connection
-from . import admin, cli_format, cli_schedules
+from . import schedules as cli_schedules
+from . import tables as cli_format
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -106,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id", type=_text)
     add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue", type=_text)
     add("resume", "let workers take jobs from a paused queue again").add_argument("queue", type=_text)
+    add("workers", "the live worker processes: host, pid, queues, concurrency, running jobs")
+    board = add("dashboard", "serve the web dashboard (needs the extra: pip install 'jobs[dashboard]')")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    board.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     COMMANDS.update(cli_schedules.add_commands(add, _text))
     return parser
 
@@ -154,7 +162,7 @@ async def _trigger(args: argparse.Namespace) -> Output:
 
 async def _stats(args: argparse.Namespace) -> Output:
     queues = [await _known(q) for q in args.queues] if args.queues else await admin.known_queues()
-    all_counts = [await admin.counts(q) for q in queues]
+    all_counts = await admin.counts_many(queues)
     return [c.to_dict() for c in all_counts], cli_format.counts_table(all_counts)
 
 
@@ -211,6 +219,11 @@ async def _resume(args: argparse.Namespace) -> Output:
     return {"queue": args.queue, "paused": False, "changed": changed}, text
 
 
+async def _workers(args: argparse.Namespace) -> Output:
+    found = await admin.workers()
+    return [w.to_dict() for w in found], cli_format.workers_table(found)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
     "list": _list,
     "trigger": _trigger,
@@ -222,6 +235,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
     "remove": _remove,
     "pause": _pause,
     "resume": _resume,
+    "workers": _workers,
 }
 
 
@@ -244,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import_job_modules(settings)
     except (SettingsError, StartupError) as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
+    if args.command == "dashboard":
+        return _dashboard(args)
     try:
         data, text = asyncio.run(_run(args))
     except CommandError as exc:
@@ -303,6 +319,21 @@ def _write(text: str) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard until SIGINT/SIGTERM; without its extra installed, say how to get it."""
+    try:
+        from ..dashboard import serve
+    except ImportError as exc:
+        if exc.name is None or exc.name.split(".")[0] == "jobs":
+            raise  # a bug of ours, not a missing extra
+        return _fail(args, f"the dashboard needs {exc.name}: pip install 'jobs[dashboard]'", EXIT_BAD_INPUT)
+    try:
+        serve.run(host=args.host, port=args.port)
+    except ValueError as exc:  # credentials half set
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    return EXIT_OK
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -3,54 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import text
 from ..definition import Job
+from ..ops.admin import JobInfo, QueueCounts, WorkerInfo
 from ..records import JobRecord, JobStatus
-from .admin import JobInfo, QueueCounts
 
-CELL_WIDTH = 60
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `5m`, `1h`, `250ms`, `1h30m`, or plain seconds (`90`); ValueError otherwise."""
-    value = text.strip().lower()
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    parts = _PART.findall(value)
-    if not value or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"expected a duration such as 30s, 5m, 1h, 250ms or 1h30m, got {text!r}")
-    return timedelta(milliseconds=sum(float(n) * _UNITS_MS[u] for n, u in parts))
-
-
-def duration(ms: float) -> str:
-    """Milliseconds as the shortest exact form among ms, s, m, h: 250ms, 30s, 5m, 1h30m."""
-    if ms < 1000 or ms % 1000:
-        return f"{ms:g}ms" if ms < 1000 else f"{ms / 1000:g}s"
-    seconds, out = int(ms // 1000), ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            out += f"{seconds // size}{unit}"
-            seconds %= size
-    return out
-
-
-def timestamp(ms: int | None) -> str:
-    if not ms:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def short(value: Any, width: int = CELL_WIDTH) -> str:
-    """One line, at most `width` characters: JSON for data, text as is."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+CELL_WIDTH = text.CELL_WIDTH
+parse_duration, duration, timestamp, short = text.parse_duration, text.duration, text.timestamp, text.short
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -126,8 +88,10 @@ def job_detail(info: JobInfo) -> str:
         fields.append(("due", timestamp(info.due_ms)))
     if info.finished_ms is not None:
         fields += [("started", timestamp(info.started_ms)), ("finished", timestamp(info.finished_ms))]
-    elif info.status is JobStatus.RUNNING:  # kept off the per-job path: see JobInfo.started_ms
-        fields.append(("started", "not recorded until the attempt ends (the worker logs job.started at DEBUG)"))
+    elif info.started_ms is not None:  # running: from its worker's heartbeat
+        fields += [("started", timestamp(info.started_ms)), ("worker", info.worker or "-")]
+    elif info.status is JobStatus.RUNNING:
+        fields.append(("started", "not reported: no live worker's heartbeat lists it (arq's own worker sends none)"))
     fields.append(("payload", _block(info.payload)))
     if info.result is not None:
         fields.append(("result", _block(info.result)))
@@ -138,6 +102,24 @@ def job_detail(info: JobInfo) -> str:
     if info.error and info.error.get("traceback"):
         lines += ["traceback:", _indent(info.error["traceback"].rstrip())]
     return "\n".join(lines)
+
+
+def workers_table(workers: Sequence[WorkerInfo]) -> str:
+    if not workers:
+        return "no live workers (a worker shows up within a second of starting)"
+    rows = [
+        (
+            w.id,
+            w.host,
+            w.pid,
+            ",".join(f"{q}={w.concurrency.get(q, 1)}" for q in w.queues),
+            len(w.running),
+            timestamp(w.started_ms),
+            timestamp(w.last_beat_ms),
+        )
+        for w in workers
+    ]
+    return table(("ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "LAST BEAT"), rows)
 
 
 def _block(value: Any) -> str:
