@@ -29,10 +29,11 @@ import httpx  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from jobs import JobStatus, job, keys  # noqa: E402
+from jobs import JobStatus, job  # noqa: E402
 from jobs.clock import now_ms  # noqa: E402
 from jobs.dashboard import dashboard  # noqa: E402
 from jobs.records import JobRecord  # noqa: E402
+from jobs.store import keys  # noqa: E402
 
 QUEUE = "bench-dashboard"
 BATCH = 10_000

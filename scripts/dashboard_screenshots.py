@@ -44,9 +44,10 @@ import uvicorn  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from jobs import JobStatus, admin, throughput  # noqa: E402
+from jobs import JobStatus, admin  # noqa: E402
 from jobs.clock import now_ms  # noqa: E402
 from jobs.dashboard import dashboard  # noqa: E402
+from jobs.store import throughput  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS_CHROMIUM = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from jobs import JobStatus, UnrecoverableError, admin, browse
+from jobs import JobStatus, UnrecoverableError, admin
+from jobs.store import browse
 
 from .conftest import Define, StartWorker, run_burst
 from .helpers import wait_until

@@ -337,7 +337,7 @@ async def test_workers_lists_the_live_workers_and_show_gives_a_running_jobs_star
 
 async def test_dashboard_without_its_extra_says_how_to_install_it(cli: Cli) -> None:
     """Without uvicorn (or starlette, jinja2, ...) installed: one line naming the extra, exit 2."""
-    blocked = "import sys; sys.modules['uvicorn'] = None; from jobs.cli import main; sys.exit(main(sys.argv[1:]))"
+    blocked = "import sys; sys.modules['uvicorn'] = None; from jobs.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
     result = await cli("dashboard", "--port", "0", command=(sys.executable, "-c", blocked))
 

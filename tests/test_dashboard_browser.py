@@ -17,8 +17,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from jobs import JobStatus, UnrecoverableError, admin, keys
+from jobs import JobStatus, UnrecoverableError, admin
 from jobs.dashboard import dashboard
+from jobs.store import keys
 
 from .conftest import Define, StartWorker
 from .dashboard_support import served

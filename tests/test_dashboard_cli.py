@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.cli import build_parser
+from jobs.cli.main import build_parser
 
 from .dashboard_support import free_port
 from .helpers import wait_until

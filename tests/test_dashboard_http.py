@@ -11,10 +11,12 @@ import pytest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from jobs import JobStatus, UnrecoverableError, admin, keys
+from jobs import JobStatus, UnrecoverableError, admin
 from jobs.dashboard import dashboard
 from jobs.dashboard.access import CSRF_COOKIE
+from jobs.ops import admin as ops_admin
 from jobs.settings import get_settings
+from jobs.store import keys
 
 from .conftest import Define, StartWorker, run_burst
 from .dashboard_support import ORIGIN, csrf, http, post
@@ -453,7 +455,7 @@ async def test_a_redis_error_from_any_read_is_a_503_page(monkeypatch: pytest.Mon
     async def unreachable() -> set[str]:
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(admin, "paused_queues", unreachable)
+    monkeypatch.setattr(ops_admin, "paused_queues", unreachable)  # what the dashboard reads through
     async with http(dashboard()) as client:
         page = await client.get("/")
     assert page.status_code == 503 and "cannot reach Redis" in page.text and "Connection refused" in page.text

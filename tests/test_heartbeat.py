@@ -8,12 +8,13 @@ import signal
 import socket
 
 import pytest
-from jobs.throughput import MINUTE_MS
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs import Backoff, JobStatus, admin, heartbeat, keys
+from jobs import Backoff, JobStatus, admin
 from jobs.clock import now_ms
+from jobs.store import keys, presence
+from jobs.store.throughput import MINUTE_MS
 
 from .conftest import Define, StartWorker, run_burst
 from .helpers import wait_until
@@ -101,7 +102,7 @@ async def test_a_killed_worker_disappears_within_seconds(queue: str) -> None:
         async def gone() -> bool:
             return await listed() is None
 
-        await wait_until(gone, timeout=heartbeat.BEAT_TTL_MS / 1000 + 2, what="the killed worker gone")
+        await wait_until(gone, timeout=presence.BEAT_TTL_MS / 1000 + 2, what="the killed worker gone")
     assert found.queues == [queue]
 
 

@@ -75,7 +75,7 @@ def test_the_wheel_ships_the_dashboards_templates_stylesheet_and_vendored_htmx(w
 def test_the_core_library_imports_no_web_dependency() -> None:
     """Triggering, the worker, the admin API and the CLI never import Starlette, Jinja2 or uvicorn."""
     code = (
-        "import sys, jobs, jobs.admin, jobs.cli, jobs.worker, jobs.process, jobs.testing; "
+        "import sys, jobs, jobs.admin, jobs.cli.main, jobs.worker, jobs.runtime.process, jobs.testing; "
         "web = ('starlette', 'jinja2', 'uvicorn', 'multipart', 'python_multipart'); "
         "print(sorted(m for m in web if m in sys.modules))"
     )
