@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from jobs import JobStatus, UnrecoverableError, admin
+from jobs import Cron, JobStatus, UnrecoverableError, admin
 from jobs.dashboard import dashboard
 from jobs.dashboard.access import CSRF_COOKIE
 from jobs.ops import admin as ops_admin
@@ -81,7 +81,7 @@ async def test_read_only_refuses_every_action_with_403_and_changes_nothing(defin
     job_id = await failed_job(define, queue)
     ok = define(_ok)
     actions = [f"/jobs/{job_id}/retry", f"/jobs/{job_id}/remove", f"/queues/{queue}/pause", f"/queues/{queue}/resume"]
-    actions += [f"/queues/{queue}/retry-failed", f"/trigger/{ok.name}", "/schedules/nightly/run-now"]
+    actions += [f"/queues/{queue}/retry-failed", f"/trigger/{ok.name}", "/schedules/no-such-schedule/run-now"]
     async with http(dashboard()) as client:
         for path in actions:
             refused = await post(client, path, {"n": "1"})
@@ -245,7 +245,7 @@ async def test_an_unknown_job_queue_page_or_job_name_is_a_404_page(queue: str) -
         assert (await post(client, f"/queues/{queue}-missing/pause")).status_code == 404
         wrong_method = await post(client, "/workers")
         assert wrong_method.status_code == 405 and "Method not allowed" in wrong_method.text
-        assert (await post(client, "/schedules/nightly/run-now")).status_code == 404
+        assert (await post(client, "/schedules/no-such-schedule/run-now")).status_code == 404
 
 
 async def test_the_overview_shows_each_queue_its_counts_chart_and_workers(
@@ -426,11 +426,29 @@ async def test_mounted_under_a_prefix_every_link_and_cookie_stays_under_it(defin
         assert retried.headers["location"] == f"/ops/jobs/jobs/{job_id}?done=retried"
 
 
-async def test_the_schedules_page_exists_with_nothing_scheduled(queue: str) -> None:
-    """Schedules are a later feature: the URL works and says there are none."""
-    async with http(dashboard()) as client:
-        page = await client.get("/schedules")
-    assert page.status_code == 200 and "No schedules" in page.text
+async def test_the_schedules_page_lists_each_schedule_and_runs_one_now(define: Define, queue: str) -> None:
+    """Each schedule with its spec, zone and next run; Run now enqueues its job once (read-only: no
+    button, 403); an unknown schedule is a 404 page."""
+    seen: list[str] = []
+
+    async def digest(payload: dict[str, str]) -> None:
+        seen.append(payload["to"])
+
+    digest_job = define(digest)
+    schedule_id = f"{queue}-digest"
+    await digest_job.schedule(schedule_id, Cron("0 8 * * mon-fri", tz="Europe/Paris"), payload={"to": "team"})
+    async with http(dashboard()) as reader:
+        listed = await reader.get("/schedules")
+        assert f'data-schedule="{schedule_id}"' in listed.text and "0 8 * * mon-fri" in listed.text
+        assert "Europe/Paris" in listed.text and "Run now" not in listed.text
+        assert (await post(reader, f"/schedules/{schedule_id}/run-now")).status_code == 403
+    async with http(dashboard(auth=acting)) as client:
+        assert "Run now" in (await client.get("/schedules")).text
+        ran = await post(client, f"/schedules/{schedule_id}/run-now", page="/schedules")
+        assert ran.status_code == 303 and "done=ran-now" in ran.headers["location"]
+        assert (await post(client, "/schedules/no-such-schedule/run-now")).status_code == 404
+    await run_burst([queue])
+    assert seen == ["team"]
 
 
 async def test_a_job_id_with_url_characters_has_working_links_and_polling(define: Define, queue: str) -> None:

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from .. import registry
 from ..errors import PayloadNotJSONError, PayloadTooLargeError, UnknownJobError
 from ..ops import admin
+from ..ops import schedules as schedule_ops
 from ..records import JobStatus
 from ..text import parse_duration
 from . import trigger_form
@@ -51,10 +52,7 @@ class Actions:
         return await self._act(request, self._retry_failed)
 
     async def run_schedule_now(self, request: Request) -> Response:
-        async def missing(request: Request, form: FormData) -> Response:
-            raise Refused("No such schedule", "There are no schedules yet.", 404)
-
-        return await self._act(request, missing)
+        return await self._act(request, self._run_schedule_now)
 
     async def trigger(self, request: Request) -> Response:
         name = request.path_params["job_name"]
@@ -134,6 +132,14 @@ class Actions:
         return self._redirect(
             self.renderer.links(request).job(handle.id), done="triggered" if handle.enqueued else "taken"
         )
+
+    async def _run_schedule_now(self, request: Request, form: FormData) -> Response:
+        schedule_id = request.path_params["schedule_id"]
+        try:
+            handle = await schedule_ops.run_schedule_now(schedule_id)
+        except admin.JobNotFoundError as exc:
+            raise Refused("No such schedule", str(exc), 404) from None
+        return self._redirect(self.renderer.links(request).job(handle.id), done="ran-now")
 
     async def _queue(self, request: Request) -> str:
         queue: str = request.path_params["queue"]

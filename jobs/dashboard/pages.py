@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from .. import registry
 from ..ops import admin
+from ..ops import schedules as schedule_ops
 from ..records import JobStatus
 from .chart import sparkline
 from .directory import QueueDirectory
@@ -29,6 +30,7 @@ MESSAGES = {
     "not-paused": "The queue was not paused.",
     "triggered": "The job is enqueued.",
     "taken": "Nothing enqueued: a job with this id is already queued, running or retained.",
+    "ran-now": "The schedule's job is enqueued for one extra run now; its next tick does not move.",
 }
 
 
@@ -110,7 +112,10 @@ class Pages:
         return self._page(request, "workers", workers=await admin.workers(), title="Workers")
 
     async def schedules(self, request: Request) -> Response:
-        return self._page(request, "schedules", title="Schedules")
+        """Every stored schedule, with its next and last run; one read per queue that has any."""
+        found = await schedule_ops.list_schedules()
+        defined = {j.name for j in registry.all_jobs()}
+        return self._page(request, "schedules", schedules=found, defined=defined, title="Schedules")
 
     async def search(self, request: Request) -> Response:
         """The job id box on every page: straight to that job's page."""

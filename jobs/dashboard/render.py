@@ -140,6 +140,9 @@ class Links:
     def schedules(self) -> str:
         return self.base + "/schedules"
 
+    def schedule_run_now(self, schedule_id: str) -> str:
+        return f"{self.base}/schedules/{quote(schedule_id, safe='')}/run-now"
+
     def search(self) -> str:
         return self.base + "/search"
 
