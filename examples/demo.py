@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from examples.jobs import charge_card, send_welcome_email, sync_crm_contact
-from jobs import JobFailedError, JobHandle
+from examples.jobs import charge_card, refresh_exchange_rates, send_welcome_email, sync_crm_contact
+from jobs import JobFailedError, JobHandle, latest_completed, list_schedules
 from jobs.redaction import redact_url
 from jobs.settings import get_settings
 
@@ -94,8 +94,23 @@ async def report(handles: list[JobHandle]) -> None:
         say(f"{handle.job:<20} {handle.id}  attempts={attempts}  {outcome}")
 
 
+async def show_a_schedule_firing() -> None:
+    """The worker declared the example schedules at start; wait for a tick of the two-second one."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ticks = [r for r in await latest_completed("default", limit=50) if r.job == refresh_exchange_rates.name]
+        if ticks:
+            say(f"schedule {refresh_exchange_rates.name} fired: job {ticks[0].id} completed -> {ticks[0].result!r}")
+            break
+        await asyncio.sleep(0.2)
+    for schedule in await list_schedules():
+        next_run = schedule.next_run.isoformat() if schedule.next_run else "-"
+        say(f"schedule {schedule.id:<24} {schedule.spec:<12} {schedule.tz:<4} next run {next_run}")
+
+
 async def trigger_and_report() -> None:
     await report(await trigger_examples())
+    await show_a_schedule_firing()
 
 
 def run_demo(url: str) -> int:

@@ -2,7 +2,9 @@
 
 - `send-welcome-email` (examples/emails.py) succeeds at once, and triggers `audit-log`;
 - `sync-crm-contact` fails twice (a flaky upstream), then succeeds on its third attempt;
-- `charge-card` fails for good: a declined card is an `UnrecoverableError`, not retried.
+- `charge-card` fails for good: a declined card is an `UnrecoverableError`, not retried;
+- `refresh-exchange-rates` runs on its own every two seconds (a schedule, `Every(seconds=2)`), and
+  `send-daily-digest` (examples/digest.py) every morning at 08:00 UTC.
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ import structlog
 from pydantic import BaseModel
 
 from examples.audit import audit_log
+from examples.digest import daily_digest
 from examples.emails import send_welcome_email
-from jobs import Backoff, UnrecoverableError, current_attempt, job
+from jobs import Backoff, Every, UnrecoverableError, current_attempt, job
 
-__all__ = ["audit_log", "charge_card", "send_welcome_email", "sync_crm_contact"]
+__all__ = [
+    "audit_log",
+    "charge_card",
+    "daily_digest",
+    "refresh_exchange_rates",
+    "send_welcome_email",
+    "sync_crm_contact",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -44,3 +54,9 @@ class CardDeclined(UnrecoverableError):
 @job(name="charge-card", queue="default")
 async def charge_card(payload: Charge) -> None:
     raise CardDeclined(f"card of {payload.user_id} declined for {payload.amount_cents} cents")
+
+
+@job(name="refresh-exchange-rates", queue="default", schedule=Every(seconds=2))
+async def refresh_exchange_rates() -> str:
+    log.info("rates.refreshed")
+    return "rates refreshed"

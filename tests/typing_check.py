@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import assert_type
 
 from pydantic import BaseModel
@@ -66,3 +67,18 @@ async def handler() -> None:
     await count_job.trigger("3")  # type: ignore[arg-type]
     await send_welcome_job.config.run(Welcome(user_id="u-1"))
     await send_welcome_job.config.run({"user_id": "u-1"})  # type: ignore[arg-type]
+
+
+@job(name="typing-digest")
+async def digest_job() -> None: ...
+
+
+assert_type(digest_job, Job[None])
+
+
+async def no_payload() -> None:
+    await digest_job.trigger()
+    await digest_job.trigger(delay=60, key="daily")
+    await digest_job.trigger({"x": 1})  # type: ignore[call-overload]
+    handle = await invoice_job.trigger({"invoice_id": 1}, key="invoice:1", debounce=timedelta(minutes=5))
+    assert_type(handle.outcome, str)
