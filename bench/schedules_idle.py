@@ -79,7 +79,7 @@ async def measure(url: str, schedules: int, seconds: float) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
     }
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "bench"), str(REPO)])
-    worker = subprocess.Popen([sys.executable, "-m", "servers.jobs"], cwd=REPO, env=env)
+    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "servers.jobs", cwd=REPO, env=env)
     try:
         await asyncio.sleep(5)  # start-up (imports, connecting, the first polls) is not what is measured
         await redis.config_resetstat()
