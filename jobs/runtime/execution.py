@@ -81,7 +81,8 @@ async def run_attempt(
         token = _current.set(attempt)
         try:
             async with asyncio.timeout(timeout):
-                result = await job.call(value)
+                run: Any = job.config.run  # inline, not `job.call`: one coroutine fewer per job
+                result = await (run(value) if job.takes_payload else run())
         except TimeoutError as exc:
             timed_out = TimeoutError(f"the job did not finish within its timeout of {timeout:g} s")
             timed_out.__cause__ = exc
