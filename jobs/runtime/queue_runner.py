@@ -210,7 +210,7 @@ class QueueRunner:
         args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
         with contextlib.suppress(*REDIS_ERRORS):
             reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
-            late = [reply[i].decode(errors="backslashreplace") for i in range(1, len(reply), 4)]
+            late = [reply[i].decode(errors="backslashreplace") for i in range(1, len(reply), 5)]
             if late:
                 await self._give_back(late, reason="handed off while stopping")
 
@@ -239,14 +239,15 @@ class QueueRunner:
             args += settlement.args()
         reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
         claimed: list[Claimed] = []
-        for i in range(1, len(reply), 4):
+        for i in range(1, len(reply), 5):
             raw_id, data, attempt, ahead = reply[i], reply[i + 1], int(reply[i + 2]), reply[i + 3] == 1
             try:
                 job_id = raw_id.decode()
             except UnicodeDecodeError:
                 self._drop_unreadable_id(raw_id, attempt)
                 continue
-            claimed.append(Claimed(job_id, data, attempt, ahead))
+            due = int(float(reply[i + 4]))
+            claimed.append(Claimed(job_id, data, attempt, ahead, due if due >= 0 else None))
         head, discarded = reply[0], _NOTHING
         if type(head) is list:  # {next due, id...}: outcomes the script discarded
             head, discarded = head[0], head[1:]

@@ -31,6 +31,7 @@ class Claimed:
     data: bytes | None
     attempt: int
     ahead: bool = False  # its lock says "claimed ahead": starting it must say "running"
+    due_ms: int | None = None  # when it fell due (its queue score); None for a hand-off (due at its trigger)
 
 
 class Slots:

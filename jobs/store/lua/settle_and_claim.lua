@@ -15,7 +15,7 @@
 --         id, data, keep): 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data:
 --         due ms), 'u' unclaim (data: the attempt the worker is already running), 's' started (a
 --         job claimed ahead now runs)
--- Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0) per claimed job};
+-- Returns {next due ms or -1, then (id, stored job or false, attempt, ahead 1/0, due ms or -1) per claimed job};
 -- the first item is {next due ms or -1, discarded id, ...} when an outcome was discarded.
 
 --!include prefixes
@@ -52,7 +52,7 @@ if n_mine >= 0 then
   for i = 9, first - 1 do mine[ARGV[i]] = true end
   want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
 end
-local free = tonumber(ARGV[6]) - (#out - 1) / 4
+local free = tonumber(ARGV[6]) - (#out - 1) / 5
 claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
 local registration = ARGV[3] .. ' ' .. ARGV[5]
 if ARGV[7] ~= '0' and #out == 1 then

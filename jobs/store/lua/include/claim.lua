@@ -1,25 +1,27 @@
 -- Lock up to `want` due jobs of a queue that is not paused and count their attempt. A running
 -- job stays in the queue (arq's model), so locked ids are skipped. A lock holds its worker's
 -- token; beyond the `free` slots the worker starts at once, `token+`: claimed ahead, not running
--- yet (readers count it as queued). Appends (id, stored job or false, attempt, ahead 1/0) per job
+-- yet (readers count it as queued). Appends (id, stored job or false, attempt, ahead 1/0, due ms) per job
 -- to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed.
 local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token)
   local claimed, offset, batch = 0, 0, want + 64
   if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return out end
   while claimed < want and offset < 20000 do
-    local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', offset, batch)
-    for _, id in ipairs(ids) do
+    local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
+    for i = 1, #due, 2 do
+      local id = due[i]
       local ahead = claimed >= free
       if redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then
         out[#out + 1] = id
         out[#out + 1] = redis.call('GET', JOB .. id)
         out[#out + 1] = redis.call('INCR', TRIES .. id)
         out[#out + 1] = ahead and 1 or 0
+        out[#out + 1] = due[i + 1]
         claimed = claimed + 1
         if claimed == want then break end
       end
     end
-    if #ids < batch then break end
+    if #due < batch * 2 then break end
     offset = offset + batch
   end
   if claimed == 0 and #out == 1 then
@@ -30,7 +32,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
 end
 
 -- Due jobs locked with `token` that the worker is not running (`mine`): claimed in a turn whose
--- reply was lost. Handed over again with the attempt already counted; returns how many.
+-- reply was lost. Handed over again with the attempt already counted (due ms unknown: -1); returns how many.
 local function recover(out, queue, now, token, mine)
   local found = 0
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', 0, 20000)) do
@@ -40,6 +42,7 @@ local function recover(out, queue, now, token, mine)
       out[#out + 1] = redis.call('GET', JOB .. id)
       out[#out + 1] = tonumber(redis.call('GET', TRIES .. id) or '1')
       out[#out + 1] = lock == token and 0 or 1
+      out[#out + 1] = -1
       found = found + 1
     end
   end
