@@ -191,9 +191,10 @@ class Job(Generic[P]):
         rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)  # bad options raise first
         now = now_ms()
         stored = self.encode(payload, now)  # raises ValidationError before any I/O
-        job_id = enqueue.new_job_id() if job_id is None else enqueue.check_job_id(job_id)
+        chosen = job_id is not None
+        job_id = enqueue.check_job_id(job_id) if job_id is not None else enqueue.new_job_id()
         if rule is None:
-            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now)
+            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now, chosen=chosen)
             return handle
         status, kept = await enqueue.write_keyed(
             self.queue,
@@ -221,10 +222,10 @@ class Job(Generic[P]):
         """Validate every payload first, then enqueue them all in one round trip."""
         now = now_ms()
         batch = [(enqueue.new_job_id(), data, now) for data in self.encode_batch(payloads, now)]
-        return await self._write(batch, now) if batch else []
+        return await self._write(batch, now, chosen=False) if batch else []
 
-    async def _write(self, batch: list[tuple[str, bytes, int]], now: int) -> list[JobHandle]:
-        added = await enqueue.write(self.queue, batch, now)
+    async def _write(self, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[JobHandle]:
+        added = await enqueue.write(self.queue, batch, now, chosen=chosen)
         return [
             JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh)
             for (job_id, _, _), fresh in zip(batch, added, strict=True)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from _resp import flush_bench_db
+from _resp import redis_cpu_seconds, flush_bench_db
 
 SCHEMA_VERSION = 1
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"  # db 15 is the test suite's
@@ -236,7 +236,9 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
     ``capped`` is true.
     """
     n = args.n
+    cpu_before = redis_cpu_seconds(args.redis_url)
     enqueue_s = await _enqueue_loop(peer, n)
+    cpu_enqueued = redis_cpu_seconds(args.redis_url)
     worker = WorkerProcess(args, "drain", n)
     spawned = time.time()
     deadline = spawned + args.max_drain_s if args.max_drain_s > 0 else None
@@ -257,6 +259,7 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
             if fields[0] == "D":
                 break
     finally:
+        cpu_drained = redis_cpu_seconds(args.redis_url)  # before the worker's shutdown
         await worker.stop()
     done, first, last = int(latest[1]), float(latest[2]), float(latest[3])
     drain_s = last - first
@@ -272,6 +275,10 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
         "drain_jobs_per_s": (done - 1) / drain_s if drain_s > 0 else None,
         "startup_s": first - spawned,
         "wall_s": last - spawned,
+        # Redis's own CPU (used_cpu_user + used_cpu_sys) per job: one Redis core's ceiling in jobs/s
+        "redis_cpu_enqueue_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6,
+        "redis_cpu_worker_us_per_job": (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
+        "redis_cpu_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6 + (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
     }
 
 

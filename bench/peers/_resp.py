@@ -135,3 +135,10 @@ def redis_server_info(url: str) -> dict[str, str]:
     """``INFO server`` of the Redis named by ``url``."""
     with MiniRedis(RedisTarget.from_url(url)) as client:
         return client.info("server")
+
+
+def redis_cpu_seconds(url: str) -> float:
+    """The Redis server's own CPU time so far (`used_cpu_user + used_cpu_sys`, `INFO cpu`)."""
+    with MiniRedis(RedisTarget.from_url(url)) as client:
+        info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])

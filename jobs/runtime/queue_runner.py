@@ -91,7 +91,8 @@ class QueueRunner:
         self.locks = LockKeeper(conn, queue, self._token, self._lock_ms, self.slots)
         self.listening = False  # the worker's listener receives this runner's hand-offs
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
-        self._handoffs_possible = False  # registered as idle at some point: hand-offs may be in flight
+        self._handoffs_possible = False  # registered as waiting at some point: hand-offs may be in flight
+        self._registered = False  # asked to be registered as waiting in the last turn
         self._recover = False
         # Burst: turns so far, and whether the last one found nothing due, running or scheduled.
         # The worker ends a burst only once every queue is idle in a turn that began after all
@@ -226,10 +227,11 @@ class QueueRunner:
         self, batch: list[Settlement], want: int
     ) -> tuple[list[Claimed], float, Sequence[bytes]]:
         free = self.slots.free()
-        register = self._idle_after_turn(want)
+        register = self._may_wait(want)
         self._handoffs_possible = self._handoffs_possible or register
-        idle_ms = self._idle_ttl_ms if register else 0
-        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, idle_ms]
+        waiting_ms = self._idle_ttl_ms if register else (0 if self._registered else -1)  # -1: nothing to undo
+        self._registered = register
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, waiting_ms]
         if self._recover:
             mine = self.slots.held_ids()
             args += [len(mine), *mine]
@@ -253,12 +255,11 @@ class QueueRunner:
             head, discarded = head[0], head[1:]
         return claimed, float(head), discarded
 
-    def _idle_after_turn(self, want: int) -> bool:
-        """Whether this runner has nothing to run once this turn has stored its outcomes, so it
-        may register as idle (kept only if the turn claims nothing)."""
-        if self.stopping or self.options.burst or not self.listening or want <= 0:
-            return False
-        return self.slots.nothing_to_run()
+    def _may_wait(self, want: int) -> bool:
+        """Whether this runner may register as waiting for hand-offs (the script registers it only
+        if the queue runs dry before `want`): it listens for them and has room, so a trigger can
+        hand it a job directly, and triggers need not wake anyone while no runner waits."""
+        return not (self.stopping or self.options.burst or not self.listening or want <= 0 or self.slots.ready)
 
     def _start(self, claim: Claimed) -> None:
         slots = self.slots

@@ -38,13 +38,14 @@ def _queue_keys(queue: str) -> tuple[tuple[str, ...], str]:
     return (keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)), keys.wake_channel(queue)
 
 
-async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int) -> list[bool]:
+async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[bool]:
     """Store (id, stored job, due ms) triples on `queue` in one script call; per job, whether it was
-    enqueued (False: the id is already queued, running or retained). `now` is the triggers' own
-    clock reading: a job due later is not handed off."""
+    enqueued (False: the id is already queued, running or retained, checked only for ids `chosen`
+    by the caller: a generated id is unique). `now` is the triggers' own clock reading: a job due
+    later is not handed off."""
     conn = await connection.for_current_loop()
     script_keys, wake_channel = _queue_keys(queue)
-    args: list[Any] = [wake_channel, now, queue]
+    args: list[Any] = [wake_channel, now, queue, 1 if chosen else 0]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
     try:

@@ -8,8 +8,11 @@
 -- Returns 1, or 0 when the outcome was discarded.
 
 --!include prefixes
+--!include batch
 --!include finish
 if redis.call('EXISTS', JOB .. ARGV[1]) == 0 then return 0 end
-retain(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), clock_us())
+local batch = new_batch()
+retain(batch, KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), clock_us())
+flush_retained(KEYS[1], batch)
 trim(KEYS[2], tonumber(ARGV[3]))
 return 1

@@ -1,7 +1,10 @@
 -- SETTLE_AND_CLAIM: the worker's one round trip per turn: store the outcomes of finished
--- attempts, then claim as many due jobs as that frees slots for; register as idle if nothing is
--- claimed. Each outcome is applied only while the job is still this worker's (`still_mine`: the
--- lock token is the fence); a 'c', 'f' or 'r' that is not is discarded and reported.
+-- attempts, then claim as many due jobs as that frees slots for; register as waiting if the
+-- queue ran dry (a trigger then hands its job straight to this worker). Both are done a batch
+-- at a time (one MGET of the turn's locks; one DEL, ZREM, MSET and ZADD for its finished jobs;
+-- one MGET of the claimed jobs): most of Redis's time per job was its per-call cost. Each
+-- outcome is applied only while the job is still this worker's (`still_mine`: the lock token is
+-- the fence); a 'c', 'f' or 'r' that is not is discarded and reported.
 --
 -- KEYS[1] the queue
 -- KEYS[2] the paused queues
@@ -9,7 +12,8 @@
 -- KEYS[4] the failed set
 -- KEYS[5] the queue's idle workers
 -- ARGV    now ms, how many to claim, lock ms, queue name, lock token, how many start at once, how
---         long to stay registered as idle (ms) if nothing is claimed (0: not idle), then n: -1
+--         long to stay registered as waiting (ms) if the queue runs dry before `how many to claim`
+--         (0: not waiting; -1: not waiting, and not registered before either), then n: -1
 --         normally, or after a failed turn the count of the running ids that follow (recover what
 --         the lost reply claimed, or a hand-off whose message was lost); then per outcome (kind,
 --         id, data, keep): 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data:
@@ -19,14 +23,19 @@
 -- the first item is {next due ms or -1, discarded id, ...} when an outcome was discarded.
 
 --!include prefixes
+--!include batch
 --!include finish
 --!include claim
+local token, lock_ms = ARGV[5], ARGV[3]
 local n_mine = tonumber(ARGV[8])
 local first = 9 + math.max(n_mine, 0)
-local keep, now_us, discarded = {}, nil, nil
+local locks_of = {}
+for i = first, #ARGV, 4 do locks_of[#locks_of + 1] = LOCK .. ARGV[i + 1] end
+local locks = #locks_of > 0 and mget(locks_of) or {}
+local keep, now_us, discarded, batch = {}, nil, nil, new_batch()
 for i = first, #ARGV, 4 do
   local kind, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if not still_mine(id, ARGV[5]) then
+  if not still_mine(id, locks[(i - first) / 4 + 1], token) then
     if kind ~= 'u' and kind ~= 's' then
       discarded = discarded or {}
       discarded[#discarded + 1] = id
@@ -37,29 +46,30 @@ for i = first, #ARGV, 4 do
   elseif kind == 'u' then
     redis.call('SET', TRIES .. id, data)
   elseif kind == 's' then
-    redis.call('SET', LOCK .. id, ARGV[5], 'XX', 'PX', ARGV[3])
+    redis.call('SET', LOCK .. id, token, 'XX', 'PX', lock_ms)
   else
     local retained = kind == 'c' and KEYS[3] or KEYS[4]
     now_us = (now_us or clock_us()) + 1
     keep[retained] = tonumber(ARGV[i + 3])
-    retain(KEYS[1], retained, id, data, keep[retained], now_us)
+    retain(batch, retained, id, data, keep[retained], now_us)
   end
 end
+flush_retained(KEYS[1], batch)
 for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with the last job's limit
 local out, want = {-1}, tonumber(ARGV[2])
 if n_mine >= 0 then
   local mine = {}
   for i = 9, first - 1 do mine[ARGV[i]] = true end
-  want = want - recover(out, KEYS[1], ARGV[1], ARGV[5], mine)
+  want = want - recover(out, KEYS[1], ARGV[1], token, mine)
 end
 local free = tonumber(ARGV[6]) - (#out - 1) / 5
-claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, ARGV[3], ARGV[4], ARGV[5])
-local registration = ARGV[3] .. ' ' .. ARGV[5]
-if ARGV[7] ~= '0' and #out == 1 then
+local claimed = claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, lock_ms, ARGV[4], token)
+local registration, waiting = lock_ms .. ' ' .. token, tonumber(ARGV[7])
+if waiting > 0 and claimed < want then
   local t = redis.call('TIME')
   local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[5], now_ms + tonumber(ARGV[7]), registration)
-else
+  redis.call('ZADD', KEYS[5], now_ms + waiting, registration)
+elseif waiting == 0 then
   redis.call('ZREM', KEYS[5], registration)
 end
 if discarded then

@@ -2,21 +2,22 @@
 -- job stays in the queue (arq's model), so locked ids are skipped. A lock holds its worker's
 -- token; beyond the `free` slots the worker starts at once, `token+`: claimed ahead, not running
 -- yet (readers count it as queued). Appends (id, stored job or false, attempt, ahead 1/0, due ms) per job
--- to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed.
+-- to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed;
+-- returns how many it claimed.
 local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token)
   local claimed, offset, batch = 0, 0, want + 64
-  if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return out end
+  if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return 0 end
+  local first, jobs = #out + 1, {}
   while claimed < want and offset < 20000 do
     local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
     for i = 1, #due, 2 do
       local id = due[i]
       local ahead = claimed >= free
       if redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then
-        out[#out + 1] = id
-        out[#out + 1] = redis.call('GET', JOB .. id)
-        out[#out + 1] = redis.call('INCR', TRIES .. id)
-        out[#out + 1] = ahead and 1 or 0
-        out[#out + 1] = due[i + 1]
+        local at = #out
+        out[at + 1], out[at + 2], out[at + 3] = id, false, redis.call('INCR', TRIES .. id)
+        out[at + 4], out[at + 5] = ahead and 1 or 0, due[i + 1]
+        jobs[#jobs + 1] = JOB .. id
         claimed = claimed + 1
         if claimed == want then break end
       end
@@ -24,11 +25,14 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
     if #due < batch * 2 then break end
     offset = offset + batch
   end
-  if claimed == 0 and #out == 1 then
+  if claimed > 0 then  -- every claimed job's data in one call
+    local data = mget(jobs)
+    for k = 1, claimed do out[first + (k - 1) * 5 + 1] = data[k] end
+  elseif #out == 1 then
     local nxt = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     out[1] = nxt[2] or -1
   end
-  return out
+  return claimed
 end
 
 -- Due jobs locked with `token` that the worker is not running (`mine`): claimed in a turn whose

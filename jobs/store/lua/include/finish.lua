@@ -1,12 +1,37 @@
--- `retain` removes every trace of a live job and keeps its record in `retained`; `trim` deletes
--- the oldest records beyond `keep`. Retained ids are scored by Redis' clock in microseconds (one
--- microsecond apart within a batch), so "latest" is the order of finishing.
-local function retain(queue, retained, id, record, keep, now_us)
-  redis.call('DEL', JOB .. id, LOCK .. id, TRIES .. id)
-  redis.call('ZREM', queue, id)
+-- Finishing jobs, batched: `retain` collects what storing one outcome takes (its live keys go,
+-- its record is kept in `retained` unless keep is 0), `flush_retained` writes a batch of them in
+-- a few calls; `trim` deletes the oldest records beyond `keep`. Retained ids are scored by Redis'
+-- clock in microseconds (one microsecond apart within a batch), so "latest" is the order of finishing.
+local function retain(batch, retained, id, record, keep, now_us)
+  local n = batch.n + 1  -- counters, not `#t`: the length operator searches the table each time
+  batch.n = n
+  local gone = batch.gone
+  gone[n * 3 - 2], gone[n * 3 - 1], gone[n * 3] = JOB .. id, LOCK .. id, TRIES .. id
+  batch.ids[n] = id
   if keep > 0 then
-    redis.call('SET', RECORD .. id, record)
-    redis.call('ZADD', retained, now_us, id)
+    local kept = batch.kept + 1
+    batch.kept = kept
+    batch.records[kept * 2 - 1], batch.records[kept * 2] = RECORD .. id, record
+    local scored = batch.scored[retained]
+    if not scored then
+      scored = {}
+      batch.scored[retained] = scored
+    end
+    scored[#scored + 1], scored[#scored + 2] = now_us, id
+  end
+end
+
+local function new_batch()
+  return {n = 0, kept = 0, gone = {}, ids = {}, records = {}, scored = {}}
+end
+
+local function flush_retained(queue, batch)
+  if batch.n == 0 then return end
+  each_slice(batch.gone, 3, function(...) redis.call('DEL', ...) end)
+  each_slice(batch.ids, 1, function(...) redis.call('ZREM', queue, ...) end)
+  each_slice(batch.records, 2, function(...) redis.call('MSET', ...) end)
+  for retained, scored in pairs(batch.scored) do
+    each_slice(scored, 2, function(...) redis.call('ZADD', retained, ...) end)
   end
 end
 
@@ -22,11 +47,11 @@ local function trim(retained, keep)
   end
 end
 
--- Whether an outcome of this worker's attempt may be stored: the lock is its own (`token`, or
--- `token+` for a job it claimed ahead), or lapsed with nobody else holding it and the job still
--- stored. Otherwise another worker took the job over (and may have finished it): the outcome is stale.
-local function still_mine(id, token)
-  local lock = redis.call('GET', LOCK .. id)
+-- Whether an outcome of this worker's attempt may be stored, given the job's `lock` as read: the
+-- lock is its own (`token`, or `token+` for a job it claimed ahead), or lapsed with nobody else
+-- holding it and the job still stored. Otherwise another worker took the job over (and may have
+-- finished it): the outcome is stale.
+local function still_mine(id, lock, token)
   if lock then return lock == token or lock == token .. '+' end
   return redis.call('EXISTS', JOB .. id) == 1
 end
