@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from _resp import redis_cpu_seconds, flush_bench_db
+from _resp import flush_bench_db, redis_cpu_seconds
 
 SCHEMA_VERSION = 1
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"  # db 15 is the test suite's
@@ -278,7 +278,8 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
         # Redis's own CPU (used_cpu_user + used_cpu_sys) per job: one Redis core's ceiling in jobs/s
         "redis_cpu_enqueue_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6,
         "redis_cpu_worker_us_per_job": (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
-        "redis_cpu_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6 + (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
+        "redis_cpu_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6
+        + (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
     }
 
 
