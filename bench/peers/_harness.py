@@ -263,6 +263,8 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
         await worker.stop()
     done, first, last = int(latest[1]), float(latest[2]), float(latest[3])
     drain_s = last - first
+    enqueue_cpu = (cpu_enqueued - cpu_before) / n * 1e6
+    worker_cpu = (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6
     return {
         "n": n,
         "concurrency": args.concurrency,
