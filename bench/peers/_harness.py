@@ -278,10 +278,9 @@ async def scenario_drain(peer: Peer, args: argparse.Namespace) -> dict[str, Any]
         "startup_s": first - spawned,
         "wall_s": last - spawned,
         # Redis's own CPU (used_cpu_user + used_cpu_sys) per job: one Redis core's ceiling in jobs/s
-        "redis_cpu_enqueue_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6,
-        "redis_cpu_worker_us_per_job": (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
-        "redis_cpu_us_per_job": (cpu_enqueued - cpu_before) / n * 1e6
-        + (cpu_drained - cpu_enqueued) / max(done, 1) * 1e6,
+        "redis_cpu_enqueue_us_per_job": enqueue_cpu,
+        "redis_cpu_worker_us_per_job": worker_cpu,
+        "redis_cpu_us_per_job": enqueue_cpu + worker_cpu,
     }
 
 
