@@ -120,7 +120,7 @@ def job(
         payload_type, takes_payload = payload_type_of(fn)
         config = JobConfig(
             name=_check_name("name", name),
-            queue=_check_name("queue", queue),
+            queue=_check_queue(queue),
             run=fn,
             attempts=_check_positive("attempts", attempts),
             backoff=backoff,
@@ -192,6 +192,17 @@ def _adapter(fn: Callable[..., Any], payload_type: Any) -> TypeAdapter[Any]:
 def _check_name(what: str, value: str) -> str:
     if not value or not value.strip() or any(c.isspace() for c in value):
         raise JobDefinitionError(f"job {what} must be a non-empty string without spaces, got {value!r}")
+    return value
+
+
+def _check_queue(value: str) -> str:
+    """A queue's name is its hash tag in Redis Cluster (`{emails}:queue`), so it holds no braces,
+    on any Redis: the same code runs against one Redis or a cluster."""
+    _check_name("queue", value)
+    if "{" in value or "}" in value:
+        raise JobDefinitionError(
+            f"job queue must not contain braces (a queue's name is its hash tag in a cluster), got {value!r}"
+        )
     return value
 
 

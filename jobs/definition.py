@@ -24,7 +24,7 @@ from .cron import Cron, Every
 from .errors import PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
 from .settings import get_settings
-from .store import connection, enqueue, keys
+from .store import connection, enqueue
 from .store import schedules as saved_schedules
 from .store.schedules import Schedule
 
@@ -198,7 +198,8 @@ class Job(Generic[P]):
             return handle
         status, kept = await enqueue.write_keyed(
             self.queue,
-            keys.trigger_key(self.queue, self.name, rule.key),
+            self.name,
+            rule.key,
             rule.mode,
             rule.ttl_ms(delay),
             (job_id, stored, now + rule.delay_ms(delay)),
@@ -209,8 +210,8 @@ class Job(Generic[P]):
         """Create or replace the run-time schedule `schedule_id` of this job (its next tick is
         recomputed); the payload is validated first and nothing is stored if it is invalid."""
         data = json.loads(self.payload_json(payload))
-        redis = (await connection.for_current_loop()).redis
-        return await saved_schedules.save(redis, self.queue, schedule_id, self.name, spec, data, declared=False)
+        conn = await connection.for_current_loop()
+        return await saved_schedules.save(conn, self.queue, schedule_id, self.name, spec, data, declared=False)
 
     @overload
     async def trigger_many(self: Job[M], payloads: Iterable[M | Mapping[str, Any]]) -> list[JobHandle]: ...

@@ -40,13 +40,13 @@ class JobHandle:
     async def status(self) -> JobStatus:
         from .store import inspection
 
-        return await inspection.job_status(self.id)
+        return await inspection.job_status(self.id, self.queue)
 
     async def record(self) -> JobRecord | None:
         """The retained record once the job has finished, else None."""
         from .store import inspection
 
-        return await inspection.get_record(self.id)
+        return await inspection.get_record(self.id, self.queue)
 
     async def result(self, timeout: float | None = None, *, poll_interval: float = 0.05) -> Any:
         """Wait for the job to finish and return its result; raises `JobFailedError` if it failed,

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
+from .cluster_url import is_cluster_url, parse_cluster_url
 from .errors import JobsError
 from .redaction import redact_url
 
@@ -55,9 +56,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
+        if is_cluster_url(value):
+            parse_cluster_url(value)
+            return value
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
-            raise ValueError("expected redis://[user:password@]host[:port][/db], rediss://... or unix://path")
+            raise ValueError(
+                "expected redis://[user:password@]host[:port][/db], rediss://..., unix://path "
+                "or redis+cluster://host:port[,host:port...]"
+            )
         try:
             port_ok = parts.port != 0  # raises for a port that is not a number from 0 to 65535
         except ValueError:

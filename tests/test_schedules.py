@@ -130,10 +130,10 @@ async def test_a_worker_deletes_declared_schedules_the_code_dropped_and_leaves_r
     async def cleanup() -> None: ...
 
     cleanup_job = define(cleanup)
-    conn_redis = (await for_current_loop()).redis
-    await saved.save(conn_redis, queue, cleanup_job.name, cleanup_job.name, Every(hours=1), None, declared=True)
-    await saved.save(conn_redis, queue, "weekly", cleanup_job.name, Every(hours=1), None, declared=False)
-    await saved.save(conn_redis, queue, "elsewhere", "a-job-of-another-service", Every(hours=1), None, declared=True)
+    conn = await for_current_loop()
+    await saved.save(conn, queue, cleanup_job.name, cleanup_job.name, Every(hours=1), None, declared=True)
+    await saved.save(conn, queue, "weekly", cleanup_job.name, Every(hours=1), None, declared=False)
+    await saved.save(conn, queue, "elsewhere", "a-job-of-another-service", Every(hours=1), None, declared=True)
     await run_burst([queue])
     assert sorted(s.id for s in await list_schedules() if s.queue == queue) == ["elsewhere", "weekly"]
 
@@ -147,7 +147,7 @@ async def test_a_schedule_of_a_job_this_worker_does_not_define_is_logged_once_an
 
     known_job = define(known)
     conn = await for_current_loop()
-    await saved.save(conn.redis, queue, "orphan", "retired-job", Every(seconds=1), None, declared=False)
+    await saved.save(conn, queue, "orphan", "retired-job", Every(seconds=1), None, declared=False)
     await conn.redis.zadd(keys.schedules_due(queue), {"orphan": 1})  # long due
     scheduler = Scheduler(conn, {queue: {known_job.name: known_job}})
     await scheduler.poll()

@@ -7,12 +7,14 @@ import re
 import pytest
 from redis.asyncio import Redis
 
-from jobs.store import scripts
+from jobs.store import keys, scripts
 from jobs.store.script_link import ScriptLink
 
 from .processes import ROOT
 
-CALL_SITES = re.compile(r"scripts\.run\(\s*[^,]+,\s*scripts\.(\w+),|link\.call\(\s*scripts\.(\w+),")
+CALL_SITES = re.compile(
+    r"scripts\.run\(\s*[^,]+,\s*scripts\.(\w+),|link\.call\(\s*scripts\.(\w+),|conn\.run\(\s*scripts\.(\w+),"
+)
 
 
 def test_every_lua_file_is_a_script_of_the_module_and_opens_with_its_keys_argv_and_reply() -> None:
@@ -27,11 +29,16 @@ def test_every_lua_file_is_a_script_of_the_module_and_opens_with_its_keys_argv_a
 
 
 async def test_every_script_compiles_in_redis_as_loaded(redis: Redis) -> None:
-    """SCRIPT LOAD each one (includes and prefixes filled in): Redis gives back the SHA we call it by."""
+    """SCRIPT LOAD each one (includes and prefixes filled in), in both layouts: Redis gives back the
+    SHA we call it by."""
     for name in scripts.names():
         script = scripts.load(name)
-        assert "--!include" not in script.text and "${" not in script.text, name
-        assert await redis.script_load(script.text) == script.sha, name
+        for variant in (script.variant(keys.DEFAULT), script.variant(keys.CLUSTER)):
+            assert "--!include" not in variant.text and "${" not in variant.text, name
+            assert await redis.script_load(variant.text) == variant.sha, name
+        clustered = script.variant(keys.CLUSTER)
+        builds_keys = "local TAG = string.match(KEYS[1]" in clustered.text  # key names from the hash tag
+        assert (clustered.sha != script.sha) == builds_keys, name
 
 
 def test_every_call_site_names_a_script_whose_header_it_can_be_checked_against() -> None:
@@ -40,9 +47,10 @@ def test_every_call_site_names_a_script_whose_header_it_can_be_checked_against()
     called: set[str] = set()
     for path in (ROOT / "jobs").rglob("*.py"):
         text = path.read_text()
-        assert ("register_script" not in text and ".evalsha(" not in text) or path.name == "scripts.py", path
-        for run, link in CALL_SITES.findall(text):
-            called.add(run or link)
+        checked_first = path.name in ("scripts.py", "cluster_link.py")  # both call `script.check` first
+        assert ("register_script" not in text and ".evalsha(" not in text) or checked_first, path
+        for run, link, conn_run in CALL_SITES.findall(text):
+            called.add(run or link or conn_run)
     known = {name.upper() for name in scripts.names()}
     assert called <= known and called == known, (called, known)
 

@@ -22,7 +22,7 @@ from ..errors import JobsError, PayloadTooLargeError, UnknownJobError
 from ..handle import JobHandle
 from ..records import UNREADABLE_JOB, JobRecord, JobStatus
 from ..store import attempts as attempt_log
-from ..store import browse, connection, inspection, keys, presence, scripts, stored
+from ..store import browse, connection, inspection, keys, presence, queues, scripts, stored
 from ..store import throughput as outcome_counts
 from ..store.attempts import AttemptInfo
 from ..store.browse import JobPage, JobSummary
@@ -143,15 +143,7 @@ async def known_queues() -> list[str]:
 
     Found with SCAN (never KEYS): O(keys in the database) in total, in small non-blocking steps.
     """
-    redis = (await connection.for_current_loop()).redis
-    found: set[str] = set()
-    async for key in redis.scan_iter(match=keys.QUEUE_PREFIX + "*", count=1000, _type="zset"):
-        found.add(key.decode().removeprefix(keys.QUEUE_PREFIX))
-    for status in _FINISHED:
-        suffix = f":{status.value}"
-        async for key in redis.scan_iter(match=keys.finished("*", status.value), count=1000, _type="zset"):
-            found.add(key.decode().removeprefix("jobs:").removesuffix(suffix))
-    found.update(m.decode() for m in await redis.smembers(keys.PAUSED_KEY))  # type: ignore[misc]
+    found = set(await queues.discovered(await connection.for_current_loop()))
     defined = registry.queues()
     return defined + sorted(found.difference(defined))
 
@@ -167,21 +159,24 @@ async def counts(queue: str) -> QueueCounts:
 
 
 @connection.reports_redis_errors
-async def counts_many(queues: Sequence[str], workers: Sequence[WorkerInfo] | None = None) -> list[QueueCounts]:
+async def counts_many(names: Sequence[str], workers: Sequence[WorkerInfo] | None = None) -> list[QueueCounts]:
     """`counts` of each queue, in one round trip (plus one for the heartbeats unless `workers` are given)."""
-    redis = (await connection.for_current_loop()).redis
-    running = presence.running_by_queue(workers if workers is not None else await presence.live_workers(redis))
+    conn = await connection.for_current_loop()
+    layout = conn.keys
+    if workers is None:
+        workers = await presence.live_workers(conn.redis, layout)
+    running = presence.running_by_queue(workers)
     now = now_ms()
-    async with redis.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.zcount(keys.queue(queue), "-inf", now)
-            pipe.zcard(keys.queue(queue))
-            pipe.zcard(keys.finished(queue, JobStatus.COMPLETED.value))
-            pipe.zcard(keys.finished(queue, JobStatus.FAILED.value))
-            pipe.sismember(keys.PAUSED_KEY, queue)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        for queue in names:
+            pipe.zcount(layout.queue(queue), "-inf", now)
+            pipe.zcard(layout.queue(queue))
+            pipe.zcard(layout.finished(queue, JobStatus.COMPLETED.value))
+            pipe.zcard(layout.finished(queue, JobStatus.FAILED.value))
+            pipe.sismember(layout.paused(queue), queue)
         replies = await pipe.execute()
     result = []
-    for index, queue in enumerate(queues):
+    for index, queue in enumerate(names):
         due, size, completed, failed, paused = (int(v) for v in replies[index * 5 : index * 5 + 5])
         busy = min(len(running.get(queue, ())), due)
         result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused)))
@@ -193,10 +188,11 @@ async def queue_exists(queue: str) -> bool:
     """Whether a defined job uses `queue` or Redis holds jobs, records or a pause for it: O(1), no SCAN."""
     if queue in registry.queues():
         return True
-    redis = (await connection.for_current_loop()).redis
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.exists(keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed"))
-        pipe.sismember(keys.PAUSED_KEY, queue)
+    conn = await connection.for_current_loop()
+    layout = conn.keys
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.exists(layout.queue(queue), layout.finished(queue, "completed"), layout.finished(queue, "failed"))
+        pipe.sismember(layout.paused(queue), queue)
         found, paused = await pipe.execute()
     return bool(found or paused)
 
@@ -205,7 +201,8 @@ async def queue_exists(queue: str) -> bool:
 async def workers() -> list[WorkerInfo]:
     """Every live worker process (host, pid, queues, concurrency, running jobs), from its heartbeat:
     one disappears within `presence.BEAT_TTL_MS` of being killed, at once when it stops cleanly."""
-    return await presence.live_workers((await connection.for_current_loop()).redis)
+    conn = await connection.for_current_loop()
+    return await presence.live_workers(conn.redis, conn.keys)
 
 
 @connection.reports_redis_errors
@@ -216,9 +213,10 @@ async def throughput(queue: str, minutes: int = 60) -> list[Minute]:
 
 
 @connection.reports_redis_errors
-async def throughput_many(queues: Sequence[str], minutes: int = 60) -> dict[str, list[Minute]]:
+async def throughput_many(names: Sequence[str], minutes: int = 60) -> dict[str, list[Minute]]:
     """`throughput` of each queue, in one round trip."""
-    return await outcome_counts.per_minute((await connection.for_current_loop()).redis, queues, minutes)
+    conn = await connection.for_current_loop()
+    return await outcome_counts.per_minute(conn.redis, names, minutes, conn.keys)
 
 
 @connection.reports_redis_errors
@@ -235,9 +233,8 @@ async def jobs_page(
     """One page of `queue`'s jobs in `status`, newest first: O(log N + page), never a scan of the
     queue. A `job_name` filter searches the first `browse.WINDOW` entries of the state only
     (`JobPage.examined` says how many)."""
-    redis = (await connection.for_current_loop()).redis
     return await browse.jobs_page(
-        redis,
+        await connection.for_current_loop(),
         queue,
         status,
         page=page,
@@ -256,7 +253,8 @@ async def attempts(job_id: str, info: JobInfo | None = None) -> list[AttemptInfo
     info = info if info is not None else await get_job(job_id)
     if info is None:
         return []
-    found = {a.number: a for a in await attempt_log.logged((await connection.for_current_loop()).redis, job_id)}
+    conn = await connection.for_current_loop()
+    found = {a.number: a for a in await attempt_log.logged(conn.redis, job_id, info.queue, conn.keys)}
     if info.status in _FINISHED and info.attempts:
         error = info.error or {}
         found[info.attempts] = AttemptInfo(
@@ -286,27 +284,40 @@ async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -
 
 
 @connection.reports_redis_errors
-async def get_job(job_id: str) -> JobInfo | None:
-    """What Redis holds about `job_id`: its record once finished, else its live state; None if unknown."""
-    redis = (await connection.for_current_loop()).redis
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.get(keys.record(job_id))
-        pipe.get(keys.lock(job_id))
-        pipe.get(keys.job(job_id))
-        pipe.get(keys.tries(job_id))
-        record, locked, raw, tries = await pipe.execute()
+async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
+    """What Redis holds about `job_id`: its record once finished, else its live state; None if unknown.
+
+    `queue`, when known, saves a search in a cluster (where a job's keys carry its queue's tag)."""
+    conn = await connection.for_current_loop()
+    layout, redis = conn.keys, conn.redis
+    if layout.cluster and queue is None:
+        queue = await _holding(conn, job_id)
+        if queue is None:
+            return None
+    # One MGET: the four keys are read at one instant (in a cluster they share the queue's slot).
+    found = await redis.mget(
+        [
+            layout.record(job_id, queue),
+            layout.lock(job_id, queue),
+            layout.job(job_id, queue),
+            layout.tries(job_id, queue),
+        ]
+    )
+    record, locked, raw, tries = found
     if record is not None:
         return JobInfo.from_record(inspection.read_record(record, job_id))
     if raw is None:
         return None
-    name, payload, enqueued, queue = _decode_live(raw)
+    name, payload, enqueued, stored_queue = _decode_live(raw)
+    queue = stored_queue or queue
     if queue is None:
         queue = await _locate(job_id)
-    due = await redis.zscore(keys.queue(queue), job_id) if queue else None
+    due = await redis.zscore(layout.queue(queue), job_id) if queue else None
     started, worker = None, None
     if keys.running_lock(locked):
         status = JobStatus.RUNNING
-        running = presence.running_by_queue(await presence.live_workers(redis)).get(queue or "", {}).get(job_id)
+        live = await presence.live_workers(redis, layout)
+        running = presence.running_by_queue(live).get(queue or "", {}).get(job_id)
         if running is not None:
             started, worker = running[0].started_ms, running[1].id
     else:
@@ -326,14 +337,14 @@ async def get_job(job_id: str) -> JobInfo | None:
 
 
 @connection.reports_redis_errors
-async def retry_failed(job_id: str) -> JobHandle:
+async def retry_failed(job_id: str, queue: str | None = None) -> JobHandle:
     """Run a failed job again with its payload and a fresh set of attempts, as soon as a worker can.
 
     Atomic: the record and its place among the queue's failures go, the stored job comes back,
     queued and announced to idle workers, in one script. Raises `JobNotFoundError` for an unknown
     id, `JobStateError` for a job that is not failed or that this process does not define.
     """
-    record = await inspection.get_record(job_id)
+    record = await inspection.get_record(job_id, queue)
     if record is not None and record.job == UNREADABLE_JOB and record.error is not None:
         raise JobStateError(f"cannot retry job {job_id}: its record is unreadable ({record.error.message})")
     if record is None or record.status is not JobStatus.FAILED:
@@ -350,17 +361,22 @@ async def retry_failed(job_id: str) -> JobHandle:
     except (ValidationError, PayloadTooLargeError) as exc:
         raise JobStateError(f"cannot retry job {job_id}: its payload is no longer accepted: {exc}") from None
     conn = await connection.for_current_loop()
-    done = await scripts.run(
-        conn.redis,
+    layout = conn.keys
+    if layout.cluster and job.queue != record.queue:
+        raise JobStateError(
+            f"cannot retry job {job_id}: it failed on queue {record.queue!r} and job {job.name!r} is on "
+            f"{job.queue!r} now; in a cluster a job cannot move between queues (their slots differ)"
+        )
+    done = await conn.run(
         scripts.RETRY_FAILED,
-        [keys.finished(record.queue, JobStatus.FAILED.value), keys.queue(job.queue)],
-        [job_id, body, now, keys.wake_channel(job.queue)],
+        [layout.finished(record.queue, JobStatus.FAILED.value), layout.queue(job.queue)],
+        [job_id, body, now, layout.wake_channel(job.queue)],
     )
     if done == 0:
         raise JobNotFoundError(f"job {job_id} is no longer a retained failure (retried or trimmed meanwhile)")
     if done < 0:
         raise JobStateError(f"job {job_id} is queued or running again already")
-    await conn.redis.delete(keys.attempts(job_id))  # its attempts start afresh
+    await conn.redis.delete(layout.attempts(job_id, record.queue))  # its attempts start afresh
     error = record.error
     log.info(
         "job.retried_manually",
@@ -377,33 +393,33 @@ async def retry_failed(job_id: str) -> JobHandle:
 async def retry_all_failed(queue: str | None = None) -> RetryAllResult:
     """Retry every retained failure of `queue` (None: of every queue), oldest first; the ones that
     cannot be are reported."""
-    redis = (await connection.for_current_loop()).redis
+    conn = await connection.for_current_loop()
     result = RetryAllResult()
     for name in [queue] if queue is not None else await known_queues():
-        for raw_id in await redis.zrange(keys.finished(name, JobStatus.FAILED.value), 0, -1):
+        for raw_id in await conn.redis.zrange(conn.keys.finished(name, JobStatus.FAILED.value), 0, -1):
             job_id = raw_id.decode()
             try:
-                result.retried.append(await retry_failed(job_id))
+                result.retried.append(await retry_failed(job_id, name))
             except (JobNotFoundError, JobStateError) as exc:
                 result.skipped[job_id] = str(exc)
     return result
 
 
 @connection.reports_redis_errors
-async def remove(job_id: str) -> JobInfo:
+async def remove(job_id: str, queue: str | None = None) -> JobInfo:
     """Delete a queued, scheduled or retained job and return what it was; a running job is refused
     (`JobStateError`): it would finish and write its record anyway."""
-    info = await get_job(job_id)
+    info = await get_job(job_id, queue)
     if info is None:
         raise JobNotFoundError(f"no job with id {job_id!r} (never existed, or no longer retained)")
     if info.status is JobStatus.RUNNING:
         raise JobStateError(f"job {job_id} is running; it cannot be removed until its attempt ends")
     queue = info.queue or ""
     conn = await connection.for_current_loop()
-    done = await scripts.run(
-        conn.redis,
+    layout = conn.keys
+    done = await conn.run(
         scripts.REMOVE,
-        [keys.queue(queue), keys.finished(queue, "completed"), keys.finished(queue, "failed")],
+        [layout.queue(queue), layout.finished(queue, "completed"), layout.finished(queue, "failed")],
         [job_id],
     )
     if done < 0:
@@ -418,7 +434,8 @@ async def remove(job_id: str) -> JobInfo:
 @connection.reports_redis_errors
 async def pause(queue: str) -> bool:
     """Stop workers taking jobs from `queue` (triggers still enqueue). False if it was paused."""
-    added = await (await connection.for_current_loop()).redis.sadd(keys.PAUSED_KEY, queue)  # type: ignore[misc]
+    conn = await connection.for_current_loop()
+    added = await conn.redis.sadd(conn.keys.paused(queue), queue)  # type: ignore[misc]
     log.info("queue.paused", queue=queue, changed=bool(added))
     return bool(added)
 
@@ -426,18 +443,19 @@ async def pause(queue: str) -> bool:
 @connection.reports_redis_errors
 async def resume(queue: str) -> bool:
     """Let workers take jobs from `queue` again, waking idle ones at once. False if it was not paused."""
-    redis = (await connection.for_current_loop()).redis
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.srem(keys.PAUSED_KEY, queue)
-        pipe.publish(keys.wake_channel(queue), "1")
-        removed, _ = await pipe.execute()
+    conn = await connection.for_current_loop()
+    removed = await conn.redis.srem(conn.keys.paused(queue), queue)  # type: ignore[misc]
+    await conn.publish(conn.keys.wake_channel(queue), "1")
     log.info("queue.resumed", queue=queue, changed=bool(removed))
     return bool(removed)
 
 
 @connection.reports_redis_errors
 async def paused_queues() -> set[str]:
-    members = await (await connection.for_current_loop()).redis.smembers(keys.PAUSED_KEY)  # type: ignore[misc]
+    conn = await connection.for_current_loop()
+    if conn.keys.cluster:  # a pause per queue, in its slot
+        return await queues.paused(conn, await queues.discovered(conn))
+    members = await conn.redis.smembers(conn.keys.paused(""))  # type: ignore[misc]
     return {m.decode() for m in members}
 
 
@@ -455,11 +473,23 @@ def _decode_live(raw: bytes) -> tuple[str | None, Any, int | None, str | None]:
 
 
 async def _locate(job_id: str) -> str | None:
-    """The queue holding `job_id`, for a job stored without our queue field (enqueued by plain arq)."""
-    queues = await known_queues()
-    redis = (await connection.for_current_loop()).redis
-    async with redis.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.zscore(keys.queue(queue), job_id)
+    """The queue holding `job_id`, for a job stored without our queue field (enqueued by plain arq,
+    so on a single Redis)."""
+    names = await known_queues()
+    conn = await connection.for_current_loop()
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        for queue in names:
+            pipe.zscore(conn.keys.queue(queue), job_id)
         scores = await pipe.execute()
-    return next((q for q, s in zip(queues, scores, strict=True) if s is not None), None)
+    return next((q for q, s in zip(names, scores, strict=True) if s is not None), None)
+
+
+async def _holding(conn: connection.Connection, job_id: str) -> str | None:
+    """In a cluster, the queue whose slot holds `job_id`: the defined queues are asked first, then
+    the others Redis holds something for (a SCAN)."""
+    defined = registry.queues()
+    found = await queues.holding(conn, job_id, defined)
+    if found is None:
+        others = [q for q in await queues.discovered(conn) if q not in defined]
+        found = await queues.holding(conn, job_id, others)
+    return found

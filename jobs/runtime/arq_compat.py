@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from .. import registry
 from ..clock import now_ms
+from ..cluster_url import is_cluster_url
 from ..definition import Job
 from ..logs.configure import configure_logging, silence_arq
 from ..logs.events import log
@@ -39,6 +40,11 @@ ARQ_POLL_DELAY = 0.05
 def worker_settings(settings: Settings | None = None) -> type:
     """A WorkerSettings class for arq's CLI, for the queue named by JOBS_QUEUE."""
     settings = settings or get_settings()
+    if is_cluster_url(settings.redis_url):
+        raise StartupError(
+            "REDIS_URL is a Redis Cluster, which arq's worker cannot use (it has no cluster client): "
+            "run this library's worker (`jobs worker`) instead"
+        )
     queue = settings.jobs_queue
     silence_arq()
     jobs = [j for j in registry.all_jobs() if j.queue == queue]

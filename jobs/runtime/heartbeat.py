@@ -21,11 +21,9 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-
 from ..clock import now_ms
-from ..store import keys, throughput
-from ..store.connection import REDIS_ERRORS
+from ..store import throughput
+from ..store.connection import REDIS_ERRORS, Connection
 from ..store.presence import BEAT_TTL_MS, RunningJob, WorkerInfo
 
 if TYPE_CHECKING:
@@ -43,12 +41,18 @@ class Heartbeat:
     """Beats for one worker until cancelled; `remove` takes it off the list at a clean shutdown."""
 
     def __init__(
-        self, worker_id: str, redis: Redis, runners: Sequence[QueueRunner], concurrency: Mapping[str, int], burst: bool
+        self,
+        worker_id: str,
+        conn: Connection,
+        runners: Sequence[QueueRunner],
+        concurrency: Mapping[str, int],
+        burst: bool,
     ) -> None:
         self.worker_id = worker_id
-        self._redis = redis
+        self._redis = conn.redis
+        self._keys = conn.keys
         self._runners = runners
-        self._key = keys.worker(worker_id)
+        self._key = conn.keys.worker(worker_id)
         host, pid, _ = worker_id.rsplit(":", 2)
         self._host, self._pid = host, int(pid)
         self._concurrency = dict(concurrency)
@@ -82,9 +86,9 @@ class Heartbeat:
         flushing = self._deltas()
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._key, body, px=BEAT_TTL_MS)
-            pipe.zadd(keys.WORKERS_KEY, {self.worker_id: now})
+            pipe.zadd(self._keys.workers, {self.worker_id: now})
             for queue, (completed, failed, _) in flushing.items():
-                throughput.add(pipe, queue, completed, failed, now)
+                throughput.add(pipe, queue, completed, failed, now, self._keys)
             await pipe.execute()
         for queue, (_, _, totals) in flushing.items():
             self._flushed[queue] = totals
@@ -103,7 +107,7 @@ class Heartbeat:
                 await self.beat()
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.delete(self._key)
-                    pipe.zrem(keys.WORKERS_KEY, self.worker_id)
+                    pipe.zrem(self._keys.workers, self.worker_id)
                     await pipe.execute()
 
     def _deltas(self) -> dict[str, tuple[int, int, tuple[int, int]]]:

@@ -40,7 +40,7 @@ class LockKeeper:
             return
         try:
             args = [self._lock_ms, self._token, *job_ids]
-            renewed = await scripts.run(self._conn.redis, scripts.RENEW_LOCKS, (), args)
+            renewed = await self._conn.run(scripts.RENEW_LOCKS, (self._conn.keys.queue(self._queue),), args)
         except REDIS_ERRORS as exc:
             log.warning("worker.lock_renewal_failed", queue=self._queue, error=str(exc) or type(exc).__name__)
             return

@@ -23,7 +23,7 @@ from redis.exceptions import OutOfMemoryError
 from .. import errorinfo
 from ..clock import now_ms
 from ..definition import Job
-from ..store import keys, scripts, stored
+from ..store import scripts, stored
 from ..store.attempts import AttemptLog
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from . import retention
@@ -67,16 +67,17 @@ class QueueRunner:
         self.slots = Slots(options.concurrency)
         self.outbox = Outbox()
         self.started: dict[str, tuple[Attempt, int]] = {}  # running attempts and their start (ms), for the heartbeat
-        self._attempt_log = AttemptLog(conn.redis)  # retried attempts, for the dashboard's job page
+        self._attempt_log = AttemptLog(conn.redis, queue, conn.keys)  # retried attempts, for the dashboard's job page
         self.stopping = False
         self.counts = {"completed": 0, "failed": 0, "retried": 0, "released": 0}
         self._outage = outage or Outage()
+        layout = conn.keys
         self._keys = [
-            keys.queue(queue),
-            keys.PAUSED_KEY,
-            keys.finished(queue, "completed"),
-            keys.finished(queue, "failed"),
-            keys.idle_workers(queue),
+            layout.queue(queue),
+            layout.paused(queue),
+            layout.finished(queue, "completed"),
+            layout.finished(queue, "failed"),
+            layout.idle_workers(queue),
         ]
         # A claimed job is locked while it runs: the lock is renewed every third of its life, so a
         # job of a killed worker is taken again within the lock's life: its queue's longest job
@@ -87,7 +88,7 @@ class QueueRunner:
         # Locks hold this runner's token: after a turn whose reply was lost, the next turn finds
         # the jobs that turn claimed for it, instead of leaving them locked until expiry.
         self._token = secrets.token_hex(8)
-        self.handoff_channel = keys.handoff_channel(self._token)
+        self.handoff_channel = layout.handoff_channel(queue, self._token)
         self.locks = LockKeeper(conn, queue, self._token, self._lock_ms, self.slots)
         self.listening = False  # the worker's listener receives this runner's hand-offs
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
@@ -299,7 +300,7 @@ class QueueRunner:
         for job_id in job_ids:
             await self._release(job_id, reason=reason)
         with contextlib.suppress(*REDIS_ERRORS):
-            await self.conn.redis.publish(keys.wake_channel(self.queue), "1")
+            await self.conn.publish(self.conn.keys.wake_channel(self.queue), "1")
 
     async def _execute(self, claim: Claimed) -> None:
         started = now_ms()
@@ -356,7 +357,7 @@ class QueueRunner:
     async def _release(self, job_id: str, attempt: Attempt | None = None, reason: str = "worker shutting down") -> None:
         """Give back an attempt that shutdown interrupted, or a job claimed ahead: unlocked, not counted."""
         with contextlib.suppress(*REDIS_ERRORS):
-            await scripts.run(self.conn.redis, scripts.RELEASE, (), [job_id, self._token])
+            await self.conn.run(scripts.RELEASE, (self.conn.keys.queue(self.queue),), [job_id, self._token])
             if attempt is None:
                 log.debug("job.given_back", job_id=job_id, queue=self.queue, reason=reason)
                 return

@@ -41,17 +41,17 @@ class Scheduler:
         """Store each declared schedule (`job(schedule=...)`) under its job's name, keeping the next
         tick of one that did not change; delete the declared schedules the code no longer declares.
         Schedules made at run time are left alone."""
-        redis = self._conn.redis
+        conn = self._conn
         for queue, jobs in self._jobs.items():
             declared = {name: job for name, job in jobs.items() if job.config.schedule is not None}
             for name, job in declared.items():
                 spec = job.config.schedule
                 assert spec is not None
                 payload = json.loads(job.payload_json(job.config.schedule_payload))
-                await schedules.save(redis, queue, name, name, spec, payload, declared=True, keep_next=True)
-            for stored in await schedules.of_queue(redis, queue):
+                await schedules.save(conn, queue, name, name, spec, payload, declared=True, keep_next=True)
+            for stored in await schedules.of_queue(conn, queue):
                 if stored.declared and stored.id not in declared and stored.job in jobs:
-                    await schedules.remove(redis, queue, stored.id)
+                    await schedules.remove(conn, queue, stored.id)
                     log.info("schedule.removed", schedule=stored.id, queue=queue, reason="no longer declared")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,8 +79,8 @@ class Scheduler:
         return earliest
 
     async def _poll_queue(self, queue: str) -> int:
-        redis, now = self._conn.redis, now_ms()
-        earliest, due = await schedules.due(redis, queue, now)
+        now = now_ms()
+        earliest, due = await schedules.due(self._conn, queue, now)
         for schedule_id, score, raw in due:
             next_ms = await self._fire(queue, schedule_id, score, raw, now)
             if next_ms is not None and (earliest < 0 or next_ms < earliest):
@@ -110,7 +110,7 @@ class Scheduler:
                 log.error("schedule.invalid_payload", schedule=schedule_id, job=job.name, queue=queue, error=str(exc))
             else:
                 tick = (tick_ms, schedules.tick_job_id(schedule_id, tick_ms), stored)
-        fired = await schedules.fire(self._conn.redis, queue, schedule_id, score, next_ms, tick)
+        fired = await schedules.fire(self._conn, queue, schedule_id, score, next_ms, tick)
         if fired == 1 and tick is not None:
             log.info(
                 "schedule.fired",

@@ -19,9 +19,8 @@ import structlog
 from .. import registry
 from ..definition import Job
 from ..settings import Settings, get_settings
-from ..store import keys
+from ..store import subscription
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
-from ..store.subscription import Subscription
 from . import heartbeat
 from .loop_watch import LoopWatchdog
 from .outage import Outage
@@ -106,7 +105,7 @@ class Worker:
             await scheduler.declare()
             await scheduler.poll()
         listener = asyncio.create_task(self._listen_for_wakeups(conn))
-        beat = heartbeat.Heartbeat(self.id, conn.redis, self.runners, self._concurrency, self.burst)
+        beat = heartbeat.Heartbeat(self.id, conn, self.runners, self._concurrency, self.burst)
         beating = asyncio.create_task(beat.run(), name="heartbeat")
         loops = [asyncio.create_task(r.run(), name=f"queue:{r.queue}") for r in self.runners]
         ticking = None if self.burst else asyncio.create_task(self._run_schedules(scheduler), name="schedules")
@@ -230,10 +229,13 @@ class Worker:
     async def _listen_for_wakeups(self, conn: Connection) -> None:
         """Wake a queue the moment a trigger publishes on its channel, start the jobs triggers hand
         to its runner; subscribe again after outages."""
-        handlers: dict[bytes, Callable[[bytes], None]] = {}
-        for runner in self.runners:
-            handlers[keys.wake_channel(runner.queue).encode()] = _waker(runner)
-            handlers[runner.handoff_channel.encode()] = runner.take_handoff
+        groups: list[dict[bytes, Callable[[bytes], None]]] = [
+            {
+                conn.keys.wake_channel(runner.queue).encode(): _waker(runner),
+                runner.handoff_channel.encode(): runner.take_handoff,
+            }
+            for runner in self.runners
+        ]  # in a cluster one group per queue: its channels share the queue's slot
         failures, subscribed_before = 0, False
 
         def subscribed() -> None:
@@ -246,7 +248,7 @@ class Worker:
         try:
             while True:
                 try:
-                    await Subscription(handlers).run(conn.redis, subscribed)
+                    await subscription.listen(conn, groups, subscribed, again=failures > 0)
                 except REDIS_ERRORS as exc:  # queues poll meanwhile: slower, nothing lost
                     failures += 1
                     self._not_listening()

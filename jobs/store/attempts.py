@@ -14,12 +14,10 @@ import contextlib
 import json
 from dataclasses import asdict, dataclass
 
-from redis.asyncio import Redis
-
 from ..clock import now_ms
 from ..records import ErrorInfo
-from . import keys
-from .connection import REDIS_ERRORS
+from .connection import REDIS_ERRORS, Client
+from .keys import DEFAULT, Layout
 
 TTL_MS = 7 * 24 * 3_600_000
 MAX_ENTRIES = 50
@@ -53,8 +51,10 @@ def entry(number: int, started_ms: int, error: ErrorInfo) -> bytes:
 class AttemptLog:
     """One queue runner's writer: entries are written in order, batched, retried while Redis is away."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Client, queue: str, layout: Layout = DEFAULT) -> None:
         self._redis = redis
+        self._queue = queue
+        self._layout = layout
         self._pending: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -78,7 +78,7 @@ class AttemptLog:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for job_id, data in batch:
-                        key = keys.attempts(job_id)
+                        key = self._layout.attempts(job_id, self._queue)
                         pipe.rpush(key, data)
                         pipe.ltrim(key, -MAX_ENTRIES, -1)
                         pipe.pexpire(key, TTL_MS)
@@ -88,9 +88,9 @@ class AttemptLog:
                 await asyncio.sleep(RETRY_AFTER_S)
 
 
-async def logged(redis: Redis, job_id: str) -> list[AttemptInfo]:
+async def logged(redis: Client, job_id: str, queue: str | None = None, layout: Layout = DEFAULT) -> list[AttemptInfo]:
     """The retried attempts written for `job_id`, by number."""
-    raws = await redis.lrange(keys.attempts(job_id), 0, -1)  # type: ignore[misc]
+    raws = await redis.lrange(layout.attempts(job_id, queue), 0, -1)  # type: ignore[misc]
     found = {}
     for raw in raws:
         with contextlib.suppress(ValueError, TypeError):

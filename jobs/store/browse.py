@@ -10,15 +10,15 @@ is), and says so: never a scan of a whole queue.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from redis.asyncio import Redis
 
 from ..clock import now_ms
 from ..records import ErrorInfo, JobRecord, JobStatus
 from . import keys, presence, stored
+from .connection import Client, Connection
+from .keys import Layout
 
 WINDOW = 2000  # entries a name filter examines per request
 PREFIX_BYTES = 512  # of a stored job or record: enough to hold its id, queue and job name
@@ -65,7 +65,7 @@ class JobPage:
 
 
 async def jobs_page(
-    redis: Redis,
+    conn: Connection,
     queue: str,
     status: JobStatus,
     *,
@@ -78,18 +78,19 @@ async def jobs_page(
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValueError(f"per_page must be from 1 to {MAX_PER_PAGE}, got {per_page}")
     page = max(1, page)
-    page_of = _Pager(queue, status, page, per_page, job_name or None, oldest_first)
+    page_of = _Pager(conn.keys, queue, status, page, per_page, job_name or None, oldest_first)
     if status is JobStatus.RUNNING:
-        return page_of.running(workers if workers is not None else await presence.live_workers(redis))
+        return page_of.running(workers if workers is not None else await presence.live_workers(conn.redis, conn.keys))
     if status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        return await page_of.retained(redis)
+        return await page_of.retained(conn.redis)
     if status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
-        return await page_of.live(redis)
+        return await page_of.live(conn.redis)
     raise ValueError(f"no listing of {status.value} jobs")
 
 
 @dataclass(frozen=True, slots=True)
 class _Pager:
+    keys: Layout
     queue: str
     status: JobStatus
     page: int
@@ -140,24 +141,27 @@ class _Pager:
             return self.result(len(found), items, has_next)
         return self.result(len(found), items, has_next, examined=len(found), matches=len(rows))
 
-    async def retained(self, redis: Redis) -> JobPage:
-        key = keys.finished(self.queue, self.status.value)
+    async def retained(self, redis: Client) -> JobPage:
+        key = self.keys.finished(self.queue, self.status.value)
         total = await redis.zcard(key)
         if self.job_name is None:
             ids = await _range(redis, key, 0, total, self.offset, self.per_page + 1, newest_first=not self.oldest_first)
-            items = await _records(redis, ids[: self.per_page])
+            items = await _records(redis, self.keys, self.queue, ids[: self.per_page])
             return self.result(total, items, len(ids) > self.per_page)
         window = await _range(redis, key, 0, total, 0, WINDOW, newest_first=not self.oldest_first)
-        matching = await _named(redis, window, self.job_name, keys.record, "record")
+        matching = await _named(redis, window, self.job_name, self._keyed(self.keys.record), "record")
         shown = matching[self.offset : self.offset + self.per_page]
-        items = await _records(redis, shown)
+        items = await _records(redis, self.keys, self.queue, shown)
         has_next = len(matching) > self.offset + self.per_page
         return self.result(total, items, has_next, examined=len(window), matches=len(matching))
 
-    async def live(self, redis: Redis) -> JobPage:
+    def _keyed(self, key_of: Callable[[str, str | None], str]) -> Callable[[str], str]:
+        return lambda job_id: key_of(job_id, self.queue)
+
+    async def live(self, redis: Client) -> JobPage:
         """Queued jobs are the due ranks [0, due) of the queue, scheduled ones [due, size); running
         jobs sit among the due ones, locked: they are left out of a queued page."""
-        key = keys.queue(self.queue)
+        key = self.keys.queue(self.queue)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zcount(key, "-inf", now_ms())
             pipe.zcard(key)
@@ -169,20 +173,21 @@ class _Pager:
             items = await self._live_jobs(redis, ids[: self.per_page])
             return self.result(stop - start, items, len(ids) > self.per_page)
         window = await _range(redis, key, start, stop, 0, WINDOW, newest_first=newest)
-        matching = await _named(redis, window, self.job_name, keys.job, "stored")
+        matching = await _named(redis, window, self.job_name, self._keyed(self.keys.job), "stored")
         items = await self._live_jobs(redis, matching[self.offset : self.offset + self.per_page])
         has_next = len(matching) > self.offset + self.per_page
         return self.result(stop - start, items, has_next, examined=len(window), matches=len(matching))
 
-    async def _live_jobs(self, redis: Redis, ids: list[str]) -> list[JobSummary]:
+    async def _live_jobs(self, redis: Client, ids: list[str]) -> list[JobSummary]:
         if not ids:
             return []
+        layout, queue = self.keys, self.queue
         async with redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.get(keys.job(job_id))
-                pipe.get(keys.lock(job_id))
-                pipe.get(keys.tries(job_id))
-                pipe.zscore(keys.queue(self.queue), job_id)
+                pipe.get(layout.job(job_id, queue))
+                pipe.get(layout.lock(job_id, queue))
+                pipe.get(layout.tries(job_id, queue))
+                pipe.zscore(layout.queue(queue), job_id)
             replies = await pipe.execute()
         items = []
         for index, job_id in enumerate(ids):
@@ -203,7 +208,7 @@ class _Pager:
 
 
 async def _range(
-    redis: Redis, key: str, start: int, stop: int, offset: int, count: int, *, newest_first: bool
+    redis: Client, key: str, start: int, stop: int, offset: int, count: int, *, newest_first: bool
 ) -> list[str]:
     """Up to `count` ids from `offset` within the ranks [start, stop) of a sorted set, from either end."""
     if offset >= stop - start or count <= 0:
@@ -219,7 +224,7 @@ async def _range(
     return [raw.decode(errors="backslashreplace") for raw in ids]
 
 
-async def _named(redis: Redis, ids: list[str], name: str, key_of: Any, kind: str) -> list[str]:
+async def _named(redis: Client, ids: list[str], name: str, key_of: Callable[[str], str], kind: str) -> list[str]:
     """The ids among `ids` whose stored job (or record) names job `name`, reading the start of each."""
     if not ids:
         return []
@@ -266,11 +271,11 @@ def _full_name(raw: bytes, kind: str) -> str | None:
         return None
 
 
-async def _records(redis: Redis, ids: list[str]) -> list[JobSummary]:
+async def _records(redis: Client, layout: Layout, queue: str, ids: list[str]) -> list[JobSummary]:
     if not ids:
         return []
     items = []
-    for raw in await redis.mget([keys.record(i) for i in ids]):
+    for raw in await redis.mget([layout.record(i, queue) for i in ids]):
         if raw is None:
             continue  # trimmed meanwhile
         r = JobRecord.from_json(raw)

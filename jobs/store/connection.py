@@ -10,21 +10,27 @@ import asyncio
 import functools
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
 from redis.exceptions import BusyLoadingError, InvalidResponse, OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..cluster_url import is_cluster_url, parse_cluster_url
 from ..errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, RedisURLError
 from ..redaction import redact_url
 from ..settings import get_settings
+from . import scripts
+from .cluster_link import ClusterLink
+from .keys import CLUSTER, DEFAULT, Layout
 from .script_link import ScriptLink
+from .scripts import LuaScript
 
 log = structlog.get_logger("jobs")
 
@@ -33,14 +39,30 @@ T = TypeVar("T")
 
 COMMAND_TIMEOUT = 30.0
 
+# A client of one Redis, or of a Redis Cluster (`redis+cluster://`): the commands used on both are
+# the same; what differs (key names, pub/sub) is the connection's `keys` layout.
+Client = Redis | RedisCluster
+
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A client, and the lean link for the hot scripts."""
+    """A client, the lean link for the hot scripts, and the key layout of the Redis it reaches."""
 
-    redis: Redis
-    link: ScriptLink
+    redis: Client
+    link: ScriptLink | ClusterLink
     url: str
+    keys: Layout = DEFAULT
+
+    async def run(self, script: LuaScript, script_keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """A colder script (EVALSHA through redis-py), in this Redis's layout."""
+        return await scripts.run(self.redis, script, script_keys, args, self.keys)
+
+    async def publish(self, channel: str, message: str | bytes) -> None:
+        """PUBLISH on one Redis; in a cluster SPUBLISH, which stays in the channel's shard."""
+        if isinstance(self.redis, Redis):
+            await self.redis.publish(channel, message)
+        else:
+            await self.redis.execute_command("SPUBLISH", channel, message)
 
     async def aclose(self) -> None:
         await self.link.close()
@@ -53,11 +75,29 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     Commands time out after `socket_timeout` seconds, so a Redis that stops answering raises
     instead of hanging (the worker's subscription, which waits on purpose, probes with PING).
     """
+    if is_cluster_url(url):
+        return _cluster_connection(url, socket_timeout)
     keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket takes no such option
     client: Redis = Redis.from_url(
         url, socket_connect_timeout=5, socket_timeout=socket_timeout, health_check_interval=30, **keepalive
     )
     return Connection(client, ScriptLink(client, socket_timeout), url)
+
+
+def _cluster_connection(url: str, socket_timeout: float | None) -> Connection:
+    """A cluster client that learns the cluster's layout from the first of the URL's nodes that
+    answers, and the lean per-node links for the hot scripts."""
+    parsed = parse_cluster_url(url)
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+        socket_connect_timeout=5,
+        socket_timeout=socket_timeout,
+        socket_keepalive=True,
+        health_check_interval=30,
+        ssl=parsed.tls,
+        **parsed.options,
+    )
+    return Connection(cluster, ClusterLink(cluster, socket_timeout), url, CLUSTER)
 
 
 @dataclass(frozen=True, slots=True)

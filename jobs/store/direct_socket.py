@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
@@ -37,9 +38,14 @@ class RespProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
 
-    async def open(self, redis: Redis) -> DirectSocket:
-        """Connect as `redis`'s pool would and receive that connection's bytes from now on."""
-        connection: AbstractConnection = redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+    async def open(self, server: Redis | ClusterNode) -> DirectSocket:
+        """Connect as `server`'s pool would (a client's, or a cluster node's) and receive that
+        connection's bytes from now on."""
+        connection: AbstractConnection
+        if isinstance(server, ClusterNode):
+            connection = server.connection_class(**server.connection_kwargs)
+        else:
+            connection = server.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         await connection.connect()  # type: ignore[no-untyped-call]
         writer: Any = getattr(connection, "_writer", None)
         if writer is None:  # pragma: no cover - a redis-py release that keeps its stream elsewhere

@@ -10,7 +10,8 @@ import secrets
 import time
 from typing import Any
 
-from . import connection, keys, scripts
+from . import connection, scripts
+from .keys import Layout
 
 _last_ns = 0
 
@@ -33,9 +34,9 @@ def check_job_id(job_id: str) -> str:
 
 
 @functools.cache
-def _queue_keys(queue: str) -> tuple[tuple[str, ...], str]:
-    """The ENQUEUE script's keys and the wake channel of a queue, built once per queue."""
-    return (keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)), keys.wake_channel(queue)
+def _queue_keys(layout: Layout, queue: str) -> tuple[tuple[str, ...], str]:
+    """The ENQUEUE script's keys and the wake channel of a queue, built once per queue and layout."""
+    return (layout.queue(queue), layout.paused(queue), layout.idle_workers(queue)), layout.wake_channel(queue)
 
 
 async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[bool]:
@@ -44,7 +45,7 @@ async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int, *, ch
     by the caller: a generated id is unique). `now` is the triggers' own clock reading: a job due
     later is not handed off."""
     conn = await connection.for_current_loop()
-    script_keys, wake_channel = _queue_keys(queue)
+    script_keys, wake_channel = _queue_keys(conn.keys, queue)
     args: list[Any] = [wake_channel, now, queue, 1 if chosen else 0]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
@@ -62,15 +63,17 @@ KEYED_MODES = ("debounce", "throttle", "key")
 
 
 async def write_keyed(
-    queue: str, trigger_key: str, mode: str, ttl_ms: int, job: tuple[str, bytes, int]
+    queue: str, job_name: str, key: str, mode: str, ttl_ms: int, job: tuple[str, bytes, int]
 ) -> tuple[int, str]:
     """One job triggered with a key (see ENQUEUE_KEYED): (1 enqueued / 2 replaced the waiting job /
     0 dropped, the id of the job that will run)."""
     conn = await connection.for_current_loop()
+    layout = conn.keys
     job_id, stored, due = job
-    args = [keys.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due]
+    args = [layout.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due]
+    script_keys = (layout.queue(queue), layout.trigger_key(queue, job_name, key))
     try:
-        status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, (keys.queue(queue), trigger_key), args)
+        status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, script_keys, args)
     except Exception as exc:
         error = connection.as_jobs_error(conn.url, exc)
         if error is None:

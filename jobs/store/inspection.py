@@ -1,4 +1,8 @@
-"""Read what Redis holds about jobs: one job's status and record, a queue's latest outcomes."""
+"""Read what Redis holds about jobs: one job's status and record, a queue's latest outcomes.
+
+A lookup by id takes the queue when the caller knows it (a handle does); without it, a single
+Redis answers by id alone, and a cluster is asked queue by queue (`queues.holding`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,27 @@ import json
 
 from ..clock import now_ms
 from ..records import JobRecord, JobStatus, UnreadableRecord
-from . import connection, keys
+from . import connection, keys, queues
+from .connection import Connection
 
 
 @connection.reports_redis_errors
-async def get_record(job_id: str) -> JobRecord | None:
+async def get_record(job_id: str, queue: str | None = None) -> JobRecord | None:
     """The retained record of a finished job, or None if it is not (or no longer) retained."""
-    raw = await (await connection.for_current_loop()).redis.get(keys.record(job_id))
+    conn = await connection.for_current_loop()
+    queue = await _queue_for(conn, job_id, queue)
+    if conn.keys.cluster and queue is None:
+        return None
+    raw = await conn.redis.get(conn.keys.record(job_id, queue))
     return None if raw is None else read_record(raw, job_id)
+
+
+async def _queue_for(conn: Connection, job_id: str, queue: str | None) -> str | None:
+    """The job's queue as far as its keys need one: given, or (cluster only) found by asking the
+    queues Redis holds something for."""
+    if queue is not None or not conn.keys.cluster:
+        return queue
+    return await queues.holding(conn, job_id, await queues.discovered(conn))
 
 
 def read_record(
@@ -28,21 +45,24 @@ def read_record(
 
 
 @connection.reports_redis_errors
-async def job_status(job_id: str) -> JobStatus:
-    redis = (await connection.for_current_loop()).redis
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.record(job_id))
-        pipe.get(keys.lock(job_id))
-        pipe.get(keys.job(job_id))
-        record, locked, stored = await pipe.execute()
+async def job_status(job_id: str, queue: str | None = None) -> JobStatus:
+    conn = await connection.for_current_loop()
+    layout, redis = conn.keys, conn.redis
+    queue = await _queue_for(conn, job_id, queue)
+    if layout.cluster and queue is None:
+        return JobStatus.NOT_FOUND
+    # One MGET: the keys are read at one instant (in a cluster they share the queue's slot).
+    record, locked, stored = await redis.mget(
+        [layout.record(job_id, queue), layout.lock(job_id, queue), layout.job(job_id, queue)]
+    )
     if record is not None:
         return read_record(record, job_id).status
     if keys.running_lock(locked):
         return JobStatus.RUNNING
     if stored is None:
         return JobStatus.NOT_FOUND
-    queue = _queue_of(stored)
-    score = await redis.zscore(keys.queue(queue), job_id) if queue else None
+    queue = _queue_of(stored) or queue
+    score = await redis.zscore(layout.queue(queue), job_id) if queue else None
     return JobStatus.SCHEDULED if score is not None and score > now_ms() else JobStatus.QUEUED
 
 
@@ -51,11 +71,13 @@ async def latest(queue: str, status: JobStatus, limit: int = 20) -> list[JobReco
     """The most recent retained jobs of `queue` with `status` (COMPLETED or FAILED), newest first."""
     if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise ValueError(f"only completed and failed jobs are retained, not {status.value}")
-    redis = (await connection.for_current_loop()).redis
-    retained = await redis.zrevrange(keys.finished(queue, status.value), 0, limit - 1, withscores=True)
+    conn = await connection.for_current_loop()
+    layout, redis = conn.keys, conn.redis
+    retained = await redis.zrevrange(layout.finished(queue, status.value), 0, limit - 1, withscores=True)
     if not retained:
         return []
-    raws = await redis.mget([keys.RECORD_PREFIX.encode() + raw_id for raw_id, _ in retained])
+    prefix = layout.record("", queue).encode()  # ids as stored: one that is not UTF-8 is still looked up
+    raws = await redis.mget([prefix + raw_id for raw_id, _ in retained])
     return [
         read_record(
             raw, raw_id.decode(errors="backslashreplace"), queue=queue, status=status, finished_ms=int(us) // 1000

@@ -1,13 +1,21 @@
-"""Every Redis key the library reads or writes, in one place.
+"""Every Redis key and channel the library reads or writes, in one place, for each layout.
 
-Job data, queue, lock and try-counter keys follow arq's layout, so arq's own worker can run
-the jobs too; the retention keys are ours (arq keeps results by TTL, we keep them by count).
+The default layout is arq's: job data, queue, lock and try-counter keys where arq's own worker
+finds them, so `arq jobs.arq_worker.WorkerSettings` can run the jobs too; the retention keys are
+ours (arq keeps results by TTL, we keep them by count). The cluster layout puts every key of a
+queue under one hash tag, the queue's name in braces (`{emails}:queue`, `{emails}:job:<id>`), so
+each script touches one slot and different queues spread over the shards; what is not a queue's
+(the workers' heartbeats) shares the tag `{jobs}`. A connection carries its layout
+(`Connection.keys`); the module-level names are the default layout's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
+# The default layout's prefixes, which its Lua scripts are built with (store/lua/include/prefixes.lua).
 JOB_PREFIX = job_key_prefix  # arq:job:{id} -> the stored job (JSON)
 LOCK_PREFIX = in_progress_key_prefix  # arq:in-progress:{id} -> set while an attempt runs
 TRIES_PREFIX = retry_key_prefix  # arq:retry:{id} -> attempts started so far
@@ -16,63 +24,143 @@ QUEUE_PREFIX = "arq:queue:"
 WAKE_CHANNEL_PREFIX = "jobs:wake:"
 HANDOFF_CHANNEL_PREFIX = "jobs:handoff:"
 PAUSED_KEY = "jobs:paused"
-WORKERS_KEY = "jobs:workers"  # sorted set of live worker ids, scored by their last heartbeat (ms)
-WORKER_PREFIX = "jobs:worker:"  # jobs:worker:{id} -> the worker's last heartbeat (JSON), expiring
-ATTEMPTS_PREFIX = "jobs:attempts:"  # jobs:attempts:{id} -> list of its failed attempts that were retried
 
 
-def queue(name: str) -> str:
-    """Sorted set of job ids to run, scored by the time (ms) they become due."""
-    return QUEUE_PREFIX + name
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Key names for a single Redis (arq's layout) or for Redis Cluster (a hash tag per queue)."""
+
+    cluster: bool
+
+    def queue(self, name: str) -> str:
+        """Sorted set of job ids to run, scored by the time (ms) they become due."""
+        return f"{{{name}}}:queue" if self.cluster else QUEUE_PREFIX + name
+
+    def job(self, job_id: str, queue: str | None = None) -> str:
+        return self._of_job("job", JOB_PREFIX, job_id, queue)
+
+    def lock(self, job_id: str, queue: str | None = None) -> str:
+        return self._of_job("lock", LOCK_PREFIX, job_id, queue)
+
+    def tries(self, job_id: str, queue: str | None = None) -> str:
+        return self._of_job("tries", TRIES_PREFIX, job_id, queue)
+
+    def record(self, job_id: str, queue: str | None = None) -> str:
+        return self._of_job("record", RECORD_PREFIX, job_id, queue)
+
+    def attempts(self, job_id: str, queue: str | None = None) -> str:
+        """List of a job's failed attempts that were retried (the dashboard's attempt history)."""
+        return self._of_job("attempts", "jobs:attempts:", job_id, queue)
+
+    def finished(self, queue: str, status: str) -> str:
+        """Sorted set of retained job ids of one queue and outcome, scored by finish time (µs)."""
+        return f"{{{queue}}}:{status}" if self.cluster else f"jobs:{queue}:{status}"
+
+    def idle_workers(self, queue: str) -> str:
+        """Sorted set of a queue's waiting workers (`lock ms` and token), scored by when the
+        registration lapses (Redis clock, ms): a trigger hands a due job straight to one of them."""
+        return self._of_queue(queue, "idle")
+
+    def paused(self, queue: str) -> str:
+        """The set a paused queue's name is in: one set for every queue (`jobs:paused`), or in a
+        cluster one per queue, in its slot, since the claim script reads it."""
+        return self._of_queue(queue, "paused") if self.cluster else PAUSED_KEY
+
+    def wake_channel(self, queue: str) -> str:
+        """Pub/sub channel a trigger publishes on, so waiting workers claim the job at once
+        (sharded pub/sub in a cluster: the queue's slot)."""
+        return f"{{{queue}}}:wake" if self.cluster else WAKE_CHANNEL_PREFIX + queue
+
+    def handoff_channel(self, queue: str, token: str) -> str:
+        """Pub/sub channel on which one worker's queue runner (by its token) receives jobs handed off."""
+        return f"{{{queue}}}:handoff:{token}" if self.cluster else HANDOFF_CHANNEL_PREFIX + token
+
+    def throughput(self, queue: str, hour: int) -> str:
+        """Hash of one queue's outcomes per minute (`{minute}:c`, `{minute}:f`) within one hour (epoch hours)."""
+        return self._of_queue(queue, f"throughput:{hour}")
+
+    def schedules(self, queue: str) -> str:
+        """Hash of a queue's schedules: schedule id -> its definition (JSON: job, spec, payload, declared)."""
+        return self._of_queue(queue, "schedules")
+
+    def schedules_due(self, queue: str) -> str:
+        """Sorted set of a queue's schedule ids, scored by their next tick (ms): what a poll reads."""
+        return self._of_queue(queue, "schedules:due")
+
+    def schedules_last(self, queue: str) -> str:
+        """Hash of a queue's schedule id -> the tick (ms) it last fired."""
+        return self._of_queue(queue, "schedules:last")
+
+    def trigger_key(self, queue: str, job_name: str, key: str) -> str:
+        """A trigger key (`trigger(key=...)`): the id of the job that key last enqueued, for its job."""
+        return self._of_queue(queue, f"key:{job_name}:{key}")
+
+    @property
+    def workers(self) -> str:
+        """Sorted set of live worker ids, scored by their last heartbeat (ms)."""
+        return "{jobs}:workers" if self.cluster else "jobs:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """A worker's last heartbeat (JSON), expiring."""
+        return f"{{jobs}}:worker:{worker_id}" if self.cluster else f"jobs:worker:{worker_id}"
+
+    # SCAN patterns for the queues Redis holds something for, and how to read a queue back from a match.
+    def queue_pattern(self) -> str:
+        return "{*}:queue" if self.cluster else QUEUE_PREFIX + "*"
+
+    def finished_pattern(self, status: str) -> str:
+        return f"{{*}}:{status}" if self.cluster else f"jobs:*:{status}"
+
+    def paused_pattern(self) -> str:
+        return "{*}:paused" if self.cluster else PAUSED_KEY
+
+    def schedules_pattern(self) -> str:
+        return "{*}:schedules:due" if self.cluster else "jobs:*:schedules:due"
+
+    def queue_of(self, key: str) -> str:
+        """The queue a key matched by one of the patterns above belongs to."""
+        if self.cluster:
+            return key[1 : key.index("}")]
+        if key.startswith(QUEUE_PREFIX):
+            return key.removeprefix(QUEUE_PREFIX)
+        return key.removeprefix("jobs:").rsplit(":", 2 if key.endswith(":schedules:due") else 1)[0]
+
+    def _of_queue(self, queue: str, what: str) -> str:
+        return f"{{{queue}}}:{what}" if self.cluster else f"jobs:{queue}:{what}"
+
+    def _of_job(self, what: str, prefix: str, job_id: str, queue: str | None) -> str:
+        if not self.cluster:
+            return prefix + job_id
+        if queue is None:
+            raise ValueError(f"in a cluster a job's {what} key needs its queue (the hash tag): {job_id!r}")
+        return f"{{{queue}}}:{what}:{job_id}"
 
 
-def job(job_id: str) -> str:
-    return JOB_PREFIX + job_id
+DEFAULT = Layout(cluster=False)
+CLUSTER = Layout(cluster=True)
 
-
-def lock(job_id: str) -> str:
-    return LOCK_PREFIX + job_id
-
-
-def tries(job_id: str) -> str:
-    return TRIES_PREFIX + job_id
-
-
-def record(job_id: str) -> str:
-    return RECORD_PREFIX + job_id
-
-
-def finished(queue_name: str, status: str) -> str:
-    """Sorted set of retained job ids of one queue and outcome, scored by finish time (ms)."""
-    return f"jobs:{queue_name}:{status}"
-
-
-def worker(worker_id: str) -> str:
-    return WORKER_PREFIX + worker_id
-
-
-def attempts(job_id: str) -> str:
-    return ATTEMPTS_PREFIX + job_id
-
-
-def throughput(queue_name: str, hour: int) -> str:
-    """Hash of one queue's outcomes per minute (`{minute}:c`, `{minute}:f`) within one hour (epoch hours)."""
-    return f"jobs:{queue_name}:throughput:{hour}"
-
-
-def wake_channel(queue_name: str) -> str:
-    """Pub/sub channel a trigger publishes on, so idle workers start the job at once."""
-    return WAKE_CHANNEL_PREFIX + queue_name
-
-
-def idle_workers(queue_name: str) -> str:
-    """Sorted set of the idle workers of a queue (`lock ms` and token), scored by when the
-    registration lapses (Redis clock, ms): a trigger hands a due job straight to one of them."""
-    return f"jobs:{queue_name}:idle"
+# The default layout's names, for code and tests that address a single Redis.
+queue = DEFAULT.queue
+job = DEFAULT.job
+lock = DEFAULT.lock
+tries = DEFAULT.tries
+record = DEFAULT.record
+attempts = DEFAULT.attempts
+finished = DEFAULT.finished
+idle_workers = DEFAULT.idle_workers
+wake_channel = DEFAULT.wake_channel
+throughput = DEFAULT.throughput
+schedules = DEFAULT.schedules
+schedules_due = DEFAULT.schedules_due
+schedules_last = DEFAULT.schedules_last
+trigger_key = DEFAULT.trigger_key
+worker = DEFAULT.worker
+WORKERS_KEY = DEFAULT.workers
+SCHEDULES_PATTERN = DEFAULT.schedules_pattern()
 
 
 def handoff_channel(token: str) -> str:
-    """Pub/sub channel on which one worker's queue runner (by its token) receives jobs handed off."""
+    """The default layout's hand-off channel of a runner (by its token)."""
     return HANDOFF_CHANNEL_PREFIX + token
 
 
@@ -80,26 +168,3 @@ def running_lock(value: bytes | None) -> bool:
     """Whether a lock's value means running: a worker's token, or arq's `1`; `token+` is a job
     a worker claimed ahead and has not started (still queued)."""
     return value is not None and not value.endswith(b"+")
-
-
-def schedules(queue_name: str) -> str:
-    """Hash of a queue's schedules: schedule id -> its definition (JSON: job, spec, payload, declared)."""
-    return f"jobs:{queue_name}:schedules"
-
-
-def schedules_due(queue_name: str) -> str:
-    """Sorted set of a queue's schedule ids, scored by their next tick (ms): what a poll reads."""
-    return f"jobs:{queue_name}:schedules:due"
-
-
-def schedules_last(queue_name: str) -> str:
-    """Hash of a queue's schedule id -> the tick (ms) it last fired."""
-    return f"jobs:{queue_name}:schedules:last"
-
-
-SCHEDULES_PATTERN = "jobs:*:schedules:due"  # SCAN match for every queue that has schedules
-
-
-def trigger_key(queue_name: str, job_name: str, key: str) -> str:
-    """A trigger key (`trigger(key=...)`): the id of the job that key last enqueued, for its job."""
-    return f"jobs:{queue_name}:key:{job_name}:{key}"

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
-from . import keys
+from .connection import Client
+from .keys import DEFAULT, Layout
 
 BEAT_TTL_MS = 5_000
 
@@ -54,15 +53,15 @@ class WorkerInfo:
         return cls(**data)
 
 
-async def live_workers(redis: Redis) -> list[WorkerInfo]:
+async def live_workers(redis: Client, layout: Layout = DEFAULT) -> list[WorkerInfo]:
     """Every worker whose last beat has not expired, oldest first; ids whose beat expired are pruned."""
-    ids = [raw.decode() for raw in await redis.zrange(keys.WORKERS_KEY, 0, -1)]
+    ids = [raw.decode() for raw in await redis.zrange(layout.workers, 0, -1)]
     if not ids:
         return []
-    raws = await redis.mget([keys.worker(i) for i in ids])
+    raws = await redis.mget([layout.worker(i) for i in ids])
     gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
     if gone:
-        await redis.zrem(keys.WORKERS_KEY, *gone)
+        await redis.zrem(layout.workers, *gone)
     workers = [WorkerInfo.from_json(raw) for raw in raws if raw is not None]
     return sorted(workers, key=lambda w: (w.started_ms, w.id))
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
 from ..clock import from_ms
 from ..cron import Cron, Every, to_epoch_ms
-from . import connection, keys, scripts
+from . import connection, scripts
+from .connection import Connection
 
 DUE_BATCH = 100  # schedules fired per poll at most; the rest are due again at the next one
 
@@ -65,7 +64,7 @@ def tick_job_id(schedule_id: str, tick_ms: int) -> str:
 
 
 async def save(
-    redis: Redis,
+    conn: Connection,
     queue: str,
     schedule_id: str,
     job: str,
@@ -81,51 +80,49 @@ async def save(
         raise ValueError(f"a schedule id must be a non-empty string without spaces, got {schedule_id!r}")
     stored = definition(job, spec.to_dict(), spec.spec, payload, declared=declared)
     next_ms = to_epoch_ms(spec.next_after(datetime.now(UTC)))
-    await upsert(redis, queue, schedule_id, stored, next_ms, keep_next=keep_next)
-    found = next((s for s in await of_queue(redis, queue) if s.id == schedule_id), None)
+    await upsert(conn, queue, schedule_id, stored, next_ms, keep_next=keep_next)
+    found = next((s for s in await of_queue(conn, queue) if s.id == schedule_id), None)
     assert found is not None
     return found
 
 
-async def upsert(redis: Redis, queue: str, schedule_id: str, stored: str, next_ms: int, *, keep_next: bool) -> int:
+async def upsert(conn: Connection, queue: str, schedule_id: str, stored: str, next_ms: int, *, keep_next: bool) -> int:
     """Store a schedule; 0 unchanged, 1 created, 2 replaced (see SCHEDULE_UPSERT)."""
-    script_keys = (keys.schedules(queue), keys.schedules_due(queue))
-    return int(
-        await scripts.run(redis, scripts.SCHEDULE_UPSERT, script_keys, [schedule_id, stored, next_ms, int(keep_next)])
-    )
+    script_keys = (conn.keys.schedules(queue), conn.keys.schedules_due(queue))
+    return int(await conn.run(scripts.SCHEDULE_UPSERT, script_keys, [schedule_id, stored, next_ms, int(keep_next)]))
 
 
-async def remove(redis: Redis, queue: str, schedule_id: str) -> bool:
-    script_keys = (keys.schedules(queue), keys.schedules_due(queue), keys.schedules_last(queue))
-    return bool(await scripts.run(redis, scripts.SCHEDULE_REMOVE, script_keys, [schedule_id]))
+async def remove(conn: Connection, queue: str, schedule_id: str) -> bool:
+    script_keys = (conn.keys.schedules(queue), conn.keys.schedules_due(queue), conn.keys.schedules_last(queue))
+    return bool(await conn.run(scripts.SCHEDULE_REMOVE, script_keys, [schedule_id]))
 
 
-async def due(redis: Redis, queue: str, now_ms: int) -> tuple[int, list[tuple[str, bytes, bytes | None]]]:
+async def due(conn: Connection, queue: str, now_ms: int) -> tuple[int, list[tuple[str, bytes, bytes | None]]]:
     """The queue's due schedules: (next tick ms of the rest or -1, [(id, due score, definition)])."""
-    reply = await scripts.run(
-        redis, scripts.SCHEDULES_DUE, (keys.schedules_due(queue), keys.schedules(queue)), [now_ms, DUE_BATCH]
+    reply = await conn.run(
+        scripts.SCHEDULES_DUE, (conn.keys.schedules_due(queue), conn.keys.schedules(queue)), [now_ms, DUE_BATCH]
     )
     found = [(reply[i].decode(), reply[i + 1], reply[i + 2] or None) for i in range(1, len(reply), 3)]
     return int(float(reply[0])), found
 
 
 async def fire(
-    redis: Redis, queue: str, schedule_id: str, due_score: bytes, next_ms: int, tick: tuple[int, str, bytes] | None
+    conn: Connection, queue: str, schedule_id: str, due_score: bytes, next_ms: int, tick: tuple[int, str, bytes] | None
 ) -> int:
     """Move a due schedule on to `next_ms`, enqueueing `tick` (ms, job id, stored job) unless None;
     1 fired, 2 moved on without firing, 0 another worker did it first."""
     tick_ms, job_id, stored = tick if tick is not None else ("", "", b"")
-    script_keys = (keys.schedules_due(queue), keys.schedules_last(queue), keys.queue(queue))
-    args = [schedule_id, due_score, next_ms, tick_ms, job_id, stored, keys.wake_channel(queue)]
-    return int(await scripts.run(redis, scripts.SCHEDULE_FIRE, script_keys, args))
+    script_keys = (conn.keys.schedules_due(queue), conn.keys.schedules_last(queue), conn.keys.queue(queue))
+    args = [schedule_id, due_score, next_ms, tick_ms, job_id, stored, conn.keys.wake_channel(queue)]
+    return int(await conn.run(scripts.SCHEDULE_FIRE, script_keys, args))
 
 
-async def of_queue(redis: Redis, queue: str) -> list[Schedule]:
+async def of_queue(conn: Connection, queue: str) -> list[Schedule]:
     """Every schedule of `queue`, by id."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(keys.schedules(queue))
-        pipe.zrange(keys.schedules_due(queue), 0, -1, withscores=True)
-        pipe.hgetall(keys.schedules_last(queue))
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(conn.keys.schedules(queue))
+        pipe.zrange(conn.keys.schedules_due(queue), 0, -1, withscores=True)
+        pipe.hgetall(conn.keys.schedules_last(queue))
         stored, due_ids, last = await pipe.execute()
     next_runs = {member.decode(): int(score) for member, score in due_ids}
     last_runs = {member.decode(): int(value) for member, value in last.items()}
@@ -136,21 +133,21 @@ async def of_queue(redis: Redis, queue: str) -> list[Schedule]:
     return sorted(found, key=lambda s: s.id)
 
 
-async def queues_with_schedules(redis: Redis) -> list[str]:
+async def queues_with_schedules(conn: Connection) -> list[str]:
     """Every queue Redis holds schedules for, found with SCAN (never KEYS)."""
     found = set()
-    async for key in redis.scan_iter(match=keys.SCHEDULES_PATTERN, count=1000):
-        found.add(key.decode().removeprefix("jobs:").removesuffix(":schedules:due"))
+    async for key in conn.redis.scan_iter(match=conn.keys.schedules_pattern(), count=1000, _type="zset"):
+        found.add(conn.keys.queue_of(key.decode(errors="backslashreplace")))
     return sorted(found)
 
 
 @connection.reports_redis_errors
 async def list_schedules() -> list[Schedule]:
     """Every stored schedule of every queue, declared in code or made at run time."""
-    redis = (await connection.for_current_loop()).redis
+    conn = await connection.for_current_loop()
     found: list[Schedule] = []
-    for queue in await queues_with_schedules(redis):
-        found += await of_queue(redis, queue)
+    for queue in await queues_with_schedules(conn):
+        found += await of_queue(conn, queue)
     return sorted(found, key=lambda s: (s.queue, s.id))
 
 
@@ -163,10 +160,10 @@ async def find(schedule_id: str) -> Schedule | None:
 @connection.reports_redis_errors
 async def unschedule(schedule_id: str) -> bool:
     """Delete the schedule with this id (the jobs it enqueued stay); whether one existed."""
-    redis = (await connection.for_current_loop()).redis
+    conn = await connection.for_current_loop()
     removed = False
-    for queue in await queues_with_schedules(redis):
-        removed = await remove(redis, queue, schedule_id) or removed
+    for queue in await queues_with_schedules(conn):
+        removed = await remove(conn, queue, schedule_id) or removed
     return removed
 
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .direct_socket import ConnectionEnd, RespProtocol, pack
+from .keys import DEFAULT, Layout
 from .scripts import LuaScript
 
 
@@ -32,14 +34,16 @@ class ScriptLink:
     TimeoutError after `timeout` seconds without a reply, the server's error otherwise.
     """
 
-    def __init__(self, redis: Redis, timeout: float | None) -> None:
+    def __init__(self, redis: Redis | ClusterNode, timeout: float | None, layout: Layout = DEFAULT) -> None:
         self._redis = redis
         self._timeout = timeout
+        self._layout = layout
         self._replies: _Replies | None = None
         self._opening = asyncio.Lock()
 
     async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         script.check(keys)
+        script = script.variant(self._layout)
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return await self._send(pack(command))

@@ -18,9 +18,11 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from . import keys
+from .keys import DEFAULT, Layout
 
 _LUA = resources.files(__package__) / "lua"
 _INCLUDE = re.compile(r"^--!include (\w+)\n", re.MULTILINE)
@@ -47,10 +49,15 @@ class LuaScript:
     text: str
     name: str = "inline"
     keys: int | None = None  # how many KEYS a call passes, from the header's KEYS[n] lines
+    clustered: LuaScript | None = field(default=None, repr=False)  # the cluster layout's text
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
+
+    def variant(self, layout: Layout) -> LuaScript:
+        """The text for `layout`: in a cluster, key names are built from the hash tag of KEYS[1]."""
+        return self.clustered if layout.cluster and self.clustered is not None else self
 
     def check(self, passed: Sequence[Any]) -> None:
         if self.keys is not None and len(passed) != self.keys:
@@ -64,8 +71,19 @@ def load(name: str) -> LuaScript:
     numbers = [int(n) for n in _KEY_LINE.findall(header)]
     if numbers != list(range(1, len(numbers) + 1)) and "-- KEYS    none" not in header:
         raise ValueError(f"{name}.lua: the header must list KEYS[1]..KEYS[n] in order, or say `KEYS    none`")
-    text = _INCLUDE.sub(lambda m: (_LUA / "include" / f"{m[1]}.lua").read_text(), source)
-    return LuaScript(_PLACEHOLDER.sub(lambda m: _PREFIXES[m[1]], text), name, len(numbers))
+    default = _assemble(source, "prefixes")
+    clustered = LuaScript(_assemble(source, "cluster_prefixes"), name, len(numbers))
+    return LuaScript(default, name, len(numbers), clustered)
+
+
+def _assemble(source: str, prefixes: str) -> str:
+    """The source with its includes pulled in, `prefixes` standing for the prefixes include."""
+
+    def include(match: re.Match[str]) -> str:
+        name = prefixes if match[1] == "prefixes" else match[1]
+        return (_LUA / "include" / f"{name}.lua").read_text()
+
+    return _PLACEHOLDER.sub(lambda m: _PREFIXES[m[1]], _INCLUDE.sub(include, source))
 
 
 def names() -> list[str]:
@@ -73,9 +91,13 @@ def names() -> list[str]:
     return sorted(p.name.removesuffix(".lua") for p in _LUA.iterdir() if p.name.endswith(".lua"))
 
 
-async def run(redis: Redis, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-    """EVALSHA through redis-py (the colder scripts; the hot ones go through `script_link`)."""
+async def run(
+    redis: Redis | RedisCluster, script: LuaScript, keys: Sequence[Any], args: Sequence[Any], layout: Layout = DEFAULT
+) -> Any:
+    """EVALSHA through redis-py (the colder scripts; the hot ones go through `script_link`), of
+    the script's text for `layout`."""
     script.check(keys)
+    script = script.variant(layout)
     try:
         return await redis.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
     except NoScriptError:  # Redis restarted or its scripts were flushed

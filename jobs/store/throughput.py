@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from ..clock import now_ms
-from . import keys
+from .connection import Client
+from .keys import DEFAULT, Layout
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -31,10 +32,12 @@ class Minute:
     failed: int
 
 
-def add(pipe: Pipeline, queue: str, completed: int, failed: int, at_ms: int) -> None:
+def add(
+    pipe: Pipeline | ClusterPipeline, queue: str, completed: int, failed: int, at_ms: int, layout: Layout = DEFAULT
+) -> None:
     """Queue the commands that count `completed` and `failed` outcomes of `queue` in the minute of `at_ms`."""
     minute = at_ms // MINUTE_MS
-    key = keys.throughput(queue, at_ms // HOUR_MS)
+    key = layout.throughput(queue, at_ms // HOUR_MS)
     if completed:
         pipe.hincrby(key, f"{minute}:c", completed)
     if failed:
@@ -42,7 +45,9 @@ def add(pipe: Pipeline, queue: str, completed: int, failed: int, at_ms: int) -> 
     pipe.pexpire(key, KEEP_MS)
 
 
-async def per_minute(redis: Redis, queues: Sequence[str], minutes: int = 60) -> dict[str, list[Minute]]:
+async def per_minute(
+    redis: Client, queues: Sequence[str], minutes: int = 60, layout: Layout = DEFAULT
+) -> dict[str, list[Minute]]:
     """The last `minutes` minutes (this one included, at most MAX_MINUTES) of each queue, oldest
     first, zeros where nothing finished. One pipeline: two or three HGETALLs per queue."""
     if not 1 <= minutes <= MAX_MINUTES:
@@ -54,7 +59,7 @@ async def per_minute(redis: Redis, queues: Sequence[str], minutes: int = 60) -> 
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:
             for hour in hours:
-                pipe.hgetall(keys.throughput(queue, hour))
+                pipe.hgetall(layout.throughput(queue, hour))
         replies = await pipe.execute()
     result: dict[str, list[Minute]] = {}
     for index, queue in enumerate(queues):

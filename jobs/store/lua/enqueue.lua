@@ -28,7 +28,7 @@ if not chosen and not handing then  -- the common case under load: two calls for
   end
   for first = 1, #stored, 2000 do redis.call('MSET', unpack(stored, first, math.min(first + 1999, #stored))) end
   for first = 1, #scored, 2000 do redis.call('ZADD', KEYS[1], unpack(scored, first, math.min(first + 1999, #scored))) end
-  if waiting then redis.call('PUBLISH', ARGV[1], '1') end
+  if waiting then redis.call(PUBLISH, ARGV[1], '1') end
   return added
 end
 if handing then
@@ -49,7 +49,7 @@ for i = 5, #ARGV, 3 do
       redis.call('SET', LOCK .. id, token .. '+', 'PX', lock_ms)
       local attempt = redis.call('INCR', TRIES .. id)
       local message = attempt .. ' ' .. #id .. ' ' .. id .. ARGV[i + 1]
-      if redis.call('PUBLISH', HANDOFF .. token, message) > 0 then
+      if redis.call(PUBLISH, HANDOFF .. token, message) > 0 then
         left = left - 1
         break
       end
@@ -59,5 +59,5 @@ for i = 5, #ARGV, 3 do
     added[#added + 1] = 0
   end
 end
-if waiting and left > 0 then redis.call('PUBLISH', ARGV[1], '1') end
+if waiting and left > 0 then redis.call(PUBLISH, ARGV[1], '1') end
 return added

@@ -29,5 +29,5 @@ if redis.call('EXISTS', JOB .. id, RECORD .. id) == 1 then return {0, id} end
 redis.call('SET', JOB .. id, stored)
 redis.call('ZADD', KEYS[1], due, id)
 redis.call('SET', KEYS[2], id, 'PX', ttl)
-redis.call('PUBLISH', ARGV[1], '1')
+redis.call(PUBLISH, ARGV[1], '1')
 return {1, id}

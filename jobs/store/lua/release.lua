@@ -1,7 +1,7 @@
 -- RELEASE: give back an attempt a graceful shutdown interrupted, or a job claimed ahead: unlock
 -- it, uncount it; not if another worker holds it now.
 --
--- KEYS    none (the job's keys are built from its id)
+-- KEYS[1] the queue (in a cluster, the hash tag the job's keys are built with)
 -- ARGV    id, the releasing worker's lock token
 -- Returns 1, or 0 when another worker holds the lock.
 

@@ -1,7 +1,7 @@
 -- RENEW_LOCKS: extend the locks a worker holds, each only while it is still this worker's
 -- (`token`, or `token+` for a job claimed ahead).
 --
--- KEYS    none (the locks' keys are built from the ids)
+-- KEYS[1] the queue (in a cluster, the hash tag the locks' keys are built with)
 -- ARGV    lock ms, the worker's lock token, then the ids of the jobs it holds
 -- Returns 1/0 per id (0: lapsed or taken over).
 

@@ -15,5 +15,5 @@ redis.call('DEL', RECORD .. id, TRIES .. id)
 redis.call('ZREM', KEYS[1], id)
 redis.call('SET', JOB .. id, ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], id)
-redis.call('PUBLISH', ARGV[4], '1')
+redis.call(PUBLISH, ARGV[4], '1')
 return 1

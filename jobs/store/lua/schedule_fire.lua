@@ -19,6 +19,6 @@ local id = ARGV[5]
 if redis.call('EXISTS', JOB .. id, RECORD .. id) == 0 then
   redis.call('SET', JOB .. id, ARGV[6])
   redis.call('ZADD', KEYS[3], ARGV[4], id)
-  redis.call('PUBLISH', ARGV[7], '1')
+  redis.call(PUBLISH, ARGV[7], '1')
 end
 return 1

@@ -1,0 +1,76 @@
+"""`redis+cluster://` URLs: the nodes to start from and how to talk to every node of the cluster.
+
+Read once by the settings' validation (a malformed URL is one line naming REDIS_URL) and by
+`store.connection.connect`, which asks the first node that answers for the cluster's layout and
+follows it from then on (a node named here may later leave; any one that answers is enough).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from redis.connection import parse_url
+
+SCHEMES = ("redis+cluster", "rediss+cluster")
+DEFAULT_PORT = 6379
+FORM = "redis+cluster://[user:password@]host:port[,host:port...] (rediss+cluster:// for TLS)"
+_ADDRESS = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[^:]*))?$")
+_NOT_FOR_A_CLUSTER = ("db", "host", "port", "path", "connection_class")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterURL:
+    """What a cluster URL says; `options` are each node connection's keyword arguments for redis-py
+    (credentials, TLS and any query-string option, parsed as redis-py parses `redis://` URLs)."""
+
+    nodes: tuple[tuple[str, int], ...]
+    tls: bool
+    options: dict[str, Any]
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """Raises ValueError with a message fit for `REDIS_URL=...: <message>` (never the password)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise ValueError(f"expected {FORM}")
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    if not hosts:
+        raise ValueError(f"expected at least one node: {FORM}")
+    nodes = tuple(_address(item) for item in hosts.split(","))
+    path = parts.path.strip("/")
+    if path not in ("", "0"):
+        raise ValueError(f"a cluster has only database 0, so the URL names none (got /{path}): {FORM}")
+    query = f"?{parts.query}" if parts.query else ""
+    try:  # the options a `redis://` URL with the same query would give
+        options: dict[str, Any] = parse_url(f"redis://localhost{query}")  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # e.g. ?socket_timeout=x
+        raise ValueError(str(exc)) from None
+    if "db" in options and options["db"] != 0:
+        raise ValueError(f"a cluster has only database 0 (got ?db={options['db']})")
+    for name in _NOT_FOR_A_CLUSTER:
+        options.pop(name, None)
+    user, _, password = credentials.partition(":")
+    if at and user:
+        options["username"] = unquote(user)
+    if at and password:
+        options["password"] = unquote(password)
+    return ClusterURL(nodes, parts.scheme == "rediss+cluster", options)
+
+
+def _address(item: str) -> tuple[str, int]:
+    found = _ADDRESS.match(item.strip())
+    if found is None:
+        raise ValueError(f"expected host:port pairs separated by commas, got {item!r}")
+    port = found["port"]
+    if port is None:
+        return found["ipv6"] or found["host"], DEFAULT_PORT
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"a node's port must be a number from 1 to 65535, got {port!r}")
+    return found["ipv6"] or found["host"], int(port)

@@ -1,0 +1,96 @@
+"""The hot scripts in Redis Cluster: a lean link (`ScriptLink`) to each primary, a call routed by
+the slot of its first key, so a trigger or a worker turn costs what it costs on one Redis.
+
+A key's slot moves when the cluster is resharded or fails over. A node that no longer serves it
+answers MOVED: the cluster's layout is read again and the call goes to the new owner. While a
+slot is being migrated a script may be told ASK (its keys are partly at the target) or TRYAGAIN;
+those calls go through redis-py's cluster client, which follows them (ASKING, retries), and the
+next calls come back to the lean links once the migration is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from .keys import CLUSTER
+from .script_link import ScriptLink
+from .scripts import LuaScript
+
+_MIGRATING = ("ASK ", "TRYAGAIN", "CLUSTERDOWN")
+_MOVED = "MOVED "
+
+
+class ClusterLink:
+    """`ScriptLink.call` for a cluster: same arguments, same errors, to the node owning KEYS[1]."""
+
+    def __init__(self, cluster: RedisCluster, timeout: float | None) -> None:
+        self._cluster = cluster
+        self._timeout = timeout
+        self._links: dict[str, ScriptLink] = {}
+        self._refreshing: asyncio.Lock | None = None
+
+    async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        script.check(keys)
+        for _ in range(3):
+            node = await self._node_for(keys[0])
+            try:
+                return await self._link(node).call(script, keys, args)
+            except ResponseError as exc:
+                message = str(exc)
+                if message.startswith(_MOVED):
+                    await self._refresh()
+                    continue
+                if message.startswith(_MIGRATING):
+                    return await self._through_redis_py(script, keys, args)
+                raise
+            except RedisConnectionError:
+                with contextlib.suppress(RedisError, OSError):  # the node may be gone (a failover):
+                    await self._refresh()  # the next call asks the cluster who serves the slot now
+                raise
+        return await self._through_redis_py(script, keys, args)
+
+    async def close(self) -> None:
+        links, self._links = list(self._links.values()), {}
+        for link in links:
+            await link.close()
+
+    async def _node_for(self, key: Any) -> ClusterNode:
+        await self._cluster.initialize()  # once; a no-op afterwards
+        node = self._cluster.get_node_from_key(key)
+        if node is None:
+            raise RedisConnectionError(f"no node of the cluster serves the slot of {key!r}")
+        return node
+
+    def _link(self, node: ClusterNode) -> ScriptLink:
+        link = self._links.get(node.name)
+        if link is None:
+            link = self._links[node.name] = ScriptLink(node, self._timeout, CLUSTER)
+        return link
+
+    async def _refresh(self) -> None:
+        """Read the cluster's slots again (one caller at a time; the others wait for its answer)."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        if self._refreshing.locked():
+            async with self._refreshing:
+                return
+        async with self._refreshing:
+            await self._cluster.nodes_manager.initialize()
+            live = {node.name for node in self._cluster.get_primaries()}
+            for name in [n for n in self._links if n not in live]:
+                await self._links.pop(name).close()
+
+    async def _through_redis_py(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        text = script.variant(CLUSTER)
+        try:
+            return await self._cluster.evalsha(text.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            await self._cluster.script_load(text.text)  # every primary
+            return await self._cluster.evalsha(text.sha, len(keys), *keys, *args)  # type: ignore[misc]
