@@ -56,29 +56,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        if is_cluster_url(value):
-            parse_cluster_url(value)
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
-            raise ValueError(
-                "expected redis://[user:password@]host[:port][/db], rediss://..., unix://path "
-                "or redis+cluster://host:port[,host:port...]"
-            )
-        try:
-            port_ok = parts.port != 0  # raises for a port that is not a number from 0 to 65535
-        except ValueError:
-            port_ok = False
-        if not port_ok:
-            raise ValueError(f"the port must be a number from 1 to 65535, got {_port_text(parts.netloc)!r}")
-        database = parts.path.strip("/") if parts.scheme != "unix" else ""
-        if database and not database.isdigit():  # redis-py would silently use database 0
-            raise ValueError(f"the database after the host must be a number such as /0, got {database!r}")
-        try:
-            parse_url(value)  # type: ignore[no-untyped-call]
-        except ValueError as exc:  # e.g. ?db=x
-            raise ValueError(str(exc)) from None
-        return value
+        return check_redis_url(value)
 
     @field_validator("database_url")
     @classmethod
@@ -136,6 +114,33 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The settings of this process, read on first use (clear with `get_settings.cache_clear()`)."""
     return load_settings()
+
+
+def check_redis_url(value: str) -> str:
+    """`value` if it is a Redis URL this library can use; ValueError saying what is wrong otherwise."""
+    if is_cluster_url(value):
+        parse_cluster_url(value)
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
+        raise ValueError(
+            "expected redis://[user:password@]host[:port][/db], rediss://..., unix://path "
+            "or redis+cluster://host:port[,host:port...]"
+        )
+    try:
+        port_ok = parts.port != 0  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        port_ok = False
+    if not port_ok:
+        raise ValueError(f"the port must be a number from 1 to 65535, got {_port_text(parts.netloc)!r}")
+    database = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if database and not database.isdigit():  # redis-py would silently use database 0
+        raise ValueError(f"the database after the host must be a number such as /0, got {database!r}")
+    try:
+        parse_url(value)  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # e.g. ?db=x
+        raise ValueError(str(exc)) from None
+    return value
 
 
 def _port_text(netloc: str) -> str:

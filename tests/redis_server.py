@@ -156,7 +156,7 @@ class RedisServer:
 
 @contextmanager
 def redis_server(
-    directory: Path, *options: str, password: str | None = None, tls: TlsFiles | None = None
+    directory: Path, *options: str, password: str | None = None, tls: TlsFiles | None = None, port: int | None = None
 ) -> Iterator[RedisServer]:
     """Run a private redis-server for the block; stopped (killed if it hangs) on the way out."""
     if shutil.which("redis-server") is None:
@@ -165,6 +165,8 @@ def redis_server(
     if password is not None:
         options = ("--requirepass", password, *options)
     server = RedisServer(directory, options, password=password, tls=tls)
+    if port is not None:
+        server.port = port
     server.start()
     try:
         yield server

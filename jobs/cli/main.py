@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from .. import registry
 from ..clock import now_ms, to_ms
@@ -29,6 +29,7 @@ from ..records import JobStatus
 from ..runtime.process import StartupError, import_job_modules
 from ..settings import Settings, SettingsError, get_settings
 from ..store import connection
+from . import move as cli_move
 from . import schedules as cli_schedules
 from . import tables as cli_format
 
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     COMMANDS.update(cli_schedules.add_commands(add, _text))
+    COMMANDS.update(cli_move.add_commands(add, _text))
     return parser
 
 
@@ -264,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         data, text = asyncio.run(_run(args))
     except CommandError as exc:
         return _fail(args, str(exc), exc.code)
+    except cli_move.BadTarget as exc:
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
+    except cli_move.JobsLeftBehind as exc:
+        if args.json:
+            _write(json.dumps(exc.data))
+        print(str(exc), file=sys.stderr)
+        return EXIT_NOT_FOUND
     except UnknownJobError as exc:
         return _fail(args, str(exc), EXIT_BAD_INPUT)
     except RedisURLError as exc:
@@ -272,8 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(exc), EXIT_NOT_FOUND)
     except connection.CONNECTION_ERRORS as exc:
         return _fail(args, str(connection.unavailable(settings.redis_url, exc)), EXIT_NOT_FOUND)
-    except RedisError as exc:
-        return _fail(args, f"Redis error: {exc}", EXIT_NOT_FOUND)
+    except (RedisError, RedisClusterException) as exc:
+        error = connection.as_jobs_error(settings.redis_url, exc)
+        return _fail(args, str(error) if error else f"Redis error: {exc}", EXIT_NOT_FOUND)
     _write(json.dumps(data, indent=2, default=str, ensure_ascii=False) if args.json else text)
     return EXIT_OK
 

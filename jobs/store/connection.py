@@ -18,7 +18,14 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
-from redis.exceptions import BusyLoadingError, InvalidResponse, OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    InvalidResponse,
+    OutOfMemoryError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -145,13 +152,20 @@ async def disconnect() -> None:
 
 async def wait_until_reachable(conn: Connection, timeout: float) -> None:
     """Ping until Redis answers, retrying with backoff for up to `timeout` seconds; a URL that
-    can never work (`RedisURLError`) or any other refusal is raised at once."""
+    can never work (`RedisURLError`: e.g. `redis://` to a cluster node) or any other refusal is
+    raised at once."""
     deadline = time.monotonic() + timeout
     delay = 0.1
     while True:
         try:
             await conn.redis.ping()
-            return
+            break
+        except RedisClusterException as exc:
+            if _not_a_cluster(exc):
+                raise (as_jobs_error(conn.url, exc) or unavailable(conn.url, exc)) from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise unavailable(conn.url, exc) from None
         except CONNECTION_ERRORS as exc:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -160,6 +174,22 @@ async def wait_until_reachable(conn: Connection, timeout: float) -> None:
             raise (as_jobs_error(conn.url, exc) or unavailable(conn.url, exc)) from None
         await asyncio.sleep(min(delay, left))
         delay = min(delay * 2, 2.0)
+    await _refuse_a_cluster_node(conn)
+
+
+async def _refuse_a_cluster_node(conn: Connection) -> None:
+    """A `redis://` URL naming a node of a cluster would fail every other command with MOVED."""
+    if not isinstance(conn.redis, Redis):
+        return
+    try:
+        enabled = (await conn.redis.info("cluster")).get("cluster_enabled")
+    except ResponseError:  # INFO refused (a managed Redis): the first MOVED will say it
+        return
+    if enabled == 1:
+        raise RedisURLError(
+            f"REDIS_URL={redact_url(conn.url)}: the server there is a node of a Redis Cluster; "
+            "use redis+cluster://host:port"
+        )
 
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
@@ -174,12 +204,22 @@ def as_jobs_error(url: str, exc: BaseException) -> RedisUnavailableError | None:
         return None
     if isinstance(exc, OutOfMemoryError):
         return out_of_memory(url)
+    if isinstance(exc, RedisClusterException) and _not_a_cluster(exc):
+        return RedisURLError(
+            f"REDIS_URL={redact_url(url)}: the server there is not in cluster mode (cluster_enabled:0); "
+            "for a single Redis use redis://"
+        )
+    if isinstance(exc, ResponseError) and str(exc).startswith("MOVED ") and not is_cluster_url(url):
+        return RedisURLError(
+            f"REDIS_URL={redact_url(url)}: the server there is a node of a Redis Cluster (it answered MOVED); "
+            "use redis+cluster://host:port"
+        )
     if isinstance(exc, InvalidResponse):
         return RedisURLError(f"REDIS_URL={redact_url(url)}: the server there is not Redis ({_reason(url, exc)})")
     if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
         database = parse_url(url).get("db", 0)  # type: ignore[no-untyped-call]
         return RedisURLError(f"REDIS_URL={redact_url(url)}: the server has no database {database} ({exc})")
-    if isinstance(exc, CONNECTION_ERRORS):
+    if isinstance(exc, CONNECTION_ERRORS) or (isinstance(exc, RedisClusterException) and cluster_unreachable(exc)):
         return unavailable(url, exc)
     return None
 
@@ -199,6 +239,15 @@ def reports_redis_errors(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitab
             raise error from None
 
     return reporting
+
+
+def _not_a_cluster(exc: RedisClusterException) -> bool:
+    return "Cluster mode is not enabled" in str(exc)
+
+
+def cluster_unreachable(exc: RedisClusterException) -> bool:
+    """No node of the cluster answers, or not every slot is served: wait, as for a lost connection."""
+    return "cannot be connected" in str(exc) or "slots are not covered" in str(exc)
 
 
 def _reason(url: str, exc: BaseException) -> str:
@@ -231,4 +280,4 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 # Anything Redis can raise: a worker loop survives all of them.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)

@@ -93,7 +93,11 @@ class Layout:
 
     def trigger_key(self, queue: str, job_name: str, key: str) -> str:
         """A trigger key (`trigger(key=...)`): the id of the job that key last enqueued, for its job."""
-        return self._of_queue(queue, f"key:{job_name}:{key}")
+        return self.trigger_keys_prefix(queue) + f"{job_name}:{key}"
+
+    def trigger_keys_prefix(self, queue: str) -> str:
+        """What every trigger key of `queue` starts with."""
+        return self._of_queue(queue, "key:")
 
     @property
     def workers(self) -> str:
