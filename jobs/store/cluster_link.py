@@ -3,9 +3,10 @@ the slot of its first key, so a trigger or a worker turn costs what it costs on 
 
 A key's slot moves when the cluster is resharded or fails over. A node that no longer serves it
 answers MOVED: the cluster's layout is read again and the call goes to the new owner. While a
-slot is being migrated a script may be told ASK (its keys are partly at the target) or TRYAGAIN;
-those calls go through redis-py's cluster client, which follows them (ASKING, retries), and the
-next calls come back to the lean links once the migration is over.
+slot is being migrated every script of it is answered TRYAGAIN (each declares a key that is never
+written, `keys.migration_guard`, so none runs against half-moved keys): those calls wait and are
+tried again through redis-py's cluster client (which follows ASK) for up to `MIGRATION_WAIT_S`,
+then fail as a lost connection would. The next calls come back to the lean links.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterError, NoScriptError, RedisError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from .keys import CLUSTER
+from .keys import CLUSTER, migration_guard
 from .script_link import ScriptLink
 from .scripts import LuaScript
 
+log = structlog.get_logger("jobs")
+
+MIGRATION_WAIT_S = 10.0
 _MIGRATING = ("ASK ", "TRYAGAIN", "CLUSTERDOWN")
 _MOVED = "MOVED "
 
@@ -38,10 +43,12 @@ class ClusterLink:
 
     async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         script.check(keys)
+        script = script.variant(CLUSTER)
+        keys = [*keys, migration_guard(keys[0])]
         for _ in range(3):
             node = await self._node_for(keys[0])
             try:
-                return await self._link(node).call(script, keys, args)
+                return await self._link(node).call_checked(script, keys, args)
             except ResponseError as exc:
                 message = str(exc)
                 if message.startswith(_MOVED):
@@ -88,9 +95,28 @@ class ClusterLink:
                 await self._links.pop(name).close()
 
     async def _through_redis_py(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        text = script.variant(CLUSTER)
+        """The call through redis-py (ASK, MOVED), waiting out a migration (TRYAGAIN) for a while."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        deadline, delay = began + MIGRATION_WAIT_S, 0.02
+        while True:
+            try:
+                reply = await self._evalsha(script, keys, args)
+            except (TryAgainError, ClusterError) as exc:  # ClusterError: redis-py's own retries ran out
+                if loop.time() > deadline:
+                    raise RedisConnectionError(
+                        f"the slot of {keys[0]!r} was being migrated for {MIGRATION_WAIT_S:g} s ({exc})"
+                    ) from None
+            else:
+                waited = int((loop.time() - began) * 1000)
+                log.info("redis.slot_migrating", script=script.name, key=str(keys[0]), waited_ms=waited)
+                return reply
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _evalsha(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         try:
-            return await self._cluster.evalsha(text.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            return await self._cluster.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
         except NoScriptError:
-            await self._cluster.script_load(text.text)  # every primary
-            return await self._cluster.evalsha(text.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            await self._cluster.script_load(script.text)  # every primary
+            return await self._cluster.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]

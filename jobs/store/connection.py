@@ -61,7 +61,10 @@ class Connection:
     keys: Layout = DEFAULT
 
     async def run(self, script: LuaScript, script_keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """A colder script (EVALSHA through redis-py), in this Redis's layout."""
+        """A colder script (EVALSHA through redis-py; in a cluster, through the link, which waits
+        out a slot's migration), in this Redis's layout."""
+        if isinstance(self.link, ClusterLink):
+            return await self.link.call(script, script_keys, args)
         return await scripts.run(self.redis, script, script_keys, args, self.keys)
 
     async def publish(self, channel: str, message: str | bytes) -> None:

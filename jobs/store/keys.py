@@ -140,6 +140,17 @@ class Layout:
         return f"{{{queue}}}:{what}:{job_id}"
 
 
+def migration_guard(first_key: str) -> str:
+    """A key in the slot of `first_key` (a cluster layout key) that is never written.
+
+    Every script call in a cluster declares it after its own keys. While a slot migrates, Redis
+    runs a script only where all of its declared keys are, and this one is nowhere: so instead
+    of running against half-moved keys (a stored job gone ahead, its queue not yet), every script
+    of the slot is answered TRYAGAIN until the move is over, and is then sent where the slot went.
+    """
+    return first_key[: first_key.index("}") + 1] + ":never-written"
+
+
 DEFAULT = Layout(cluster=False)
 CLUSTER = Layout(cluster=True)
 

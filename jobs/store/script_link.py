@@ -43,7 +43,10 @@ class ScriptLink:
 
     async def call(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         script.check(keys)
-        script = script.variant(self._layout)
+        return await self.call_checked(script.variant(self._layout), keys, args)
+
+    async def call_checked(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """`call` for keys already checked against the script's header (a cluster adds its guard)."""
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return await self._send(pack(command))

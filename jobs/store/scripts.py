@@ -22,7 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from . import keys
-from .keys import DEFAULT, Layout
+from .keys import DEFAULT, Layout, migration_guard
 
 _LUA = resources.files(__package__) / "lua"
 _INCLUDE = re.compile(r"^--!include (\w+)\n", re.MULTILINE)
@@ -98,6 +98,8 @@ async def run(
     the script's text for `layout`."""
     script.check(keys)
     script = script.variant(layout)
+    if layout.cluster:
+        keys = [*keys, migration_guard(keys[0])]
     try:
         return await redis.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
     except NoScriptError:  # Redis restarted or its scripts were flushed
