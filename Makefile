@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # The test suite's own Redis database (never the app's REDIS_URL); emptied when the suite ends.
 export JOBS_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-fast lint format bench bench-dashboard dashboard-screenshots clean
+.PHONY: install demo test test-fast lint format bench bench-scaling bench-dashboard dashboard-screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(STAMP)  ## peers side by side (bench/RESULTS.md), our overhead split, a
 	mkdir -p bench/.logs
 	$(BIN)/python bench/overhead.py --json bench/overhead.json > bench/.logs/overhead-worker.log
 	$(BIN)/python bench/soak.py --minutes 1 --sample-every 10 --json bench/soak-1min.json
+
+bench-scaling: $(STAMP)  ## Redis time per job, and 1-3 workers on one Redis vs a 3-shard cluster (docs/SCALING.md)
+	$(BIN)/python bench/scaling.py all --json bench/scaling.json
 
 bench-dashboard: $(STAMP)  ## the dashboard's overview over a queue of 1,000,000 jobs (docs/PERFORMANCE.md)
 	scripts/ensure-redis.sh 6379
