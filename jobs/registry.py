@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import DuplicateJobError, UnknownJobError
+from .store import queues as queues_in_redis
 
 if TYPE_CHECKING:
     from .definition import Job
@@ -31,6 +32,7 @@ def register(job: Job[Any]) -> None:
             f"a job named {job.name!r} is already defined by {_origin(existing)}; job names must be unique"
         )
     _jobs[job.name] = job
+    queues_in_redis.remember(job.queue)
     for observe in list(_observers):
         observe(job)
 

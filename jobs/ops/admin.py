@@ -291,7 +291,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
     conn = await connection.for_current_loop()
     layout, redis = conn.keys, conn.redis
     if layout.cluster and queue is None:
-        queue = await _holding(conn, job_id)
+        queue = await queues.find(conn, job_id)
         if queue is None:
             return None
     # One MGET: the four keys are read at one instant (in a cluster they share the queue's slot).
@@ -482,14 +482,3 @@ async def _locate(job_id: str) -> str | None:
             pipe.zscore(conn.keys.queue(queue), job_id)
         scores = await pipe.execute()
     return next((q for q, s in zip(names, scores, strict=True) if s is not None), None)
-
-
-async def _holding(conn: connection.Connection, job_id: str) -> str | None:
-    """In a cluster, the queue whose slot holds `job_id`: the defined queues are asked first, then
-    the others Redis holds something for (a SCAN)."""
-    defined = registry.queues()
-    found = await queues.holding(conn, job_id, defined)
-    if found is None:
-        others = [q for q in await queues.discovered(conn) if q not in defined]
-        found = await queues.holding(conn, job_id, others)
-    return found

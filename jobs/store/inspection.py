@@ -30,7 +30,7 @@ async def _queue_for(conn: Connection, job_id: str, queue: str | None) -> str | 
     queues Redis holds something for."""
     if queue is not None or not conn.keys.cluster:
         return queue
-    return await queues.holding(conn, job_id, await queues.discovered(conn))
+    return await queues.find(conn, job_id)
 
 
 def read_record(

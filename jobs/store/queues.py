@@ -11,6 +11,23 @@ from collections.abc import Iterable
 
 from .connection import Connection
 
+_defined: dict[str, None] = {}  # queues of the jobs this process defines, in order (see `remember`)
+
+
+def remember(queue: str) -> None:
+    """Note a queue a job of this process uses (the registry calls it): looked in first by id."""
+    _defined.setdefault(queue, None)
+
+
+async def find(conn: Connection, job_id: str) -> str | None:
+    """In a cluster, the queue whose slot holds `job_id`: this process's queues are asked first
+    (one round trip), then the others Redis holds something for (a SCAN)."""
+    known = list(_defined)
+    found = await holding(conn, job_id, known)
+    if found is None:
+        found = await holding(conn, job_id, [q for q in await discovered(conn) if q not in _defined])
+    return found
+
 
 async def discovered(conn: Connection) -> list[str]:
     """Every queue Redis holds jobs, records, schedules or a pause for, found with SCAN (never KEYS):
