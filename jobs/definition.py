@@ -23,6 +23,7 @@ from .clock import now_ms, to_ms
 from .cron import Cron, Every
 from .errors import PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
+from .observe import tracing
 from .settings import get_settings
 from .store import connection, enqueue
 from .store import schedules as saved_schedules
@@ -81,10 +82,11 @@ class Job(Generic[P]):
         """Validate a payload (an instance or a plain dict); raises pydantic's `ValidationError`."""
         return self.adapter.validate_python(payload)
 
-    def encode(self, payload: P | Mapping[str, Any], enqueued_ms: int) -> bytes:
-        """Validate `payload` and render the stored job as JSON bytes (at most JOBS_MAX_PAYLOAD_BYTES)."""
+    def encode(self, payload: P | Mapping[str, Any], enqueued_ms: int, trace: bytes = b"") -> bytes:
+        """Validate `payload` and render the stored job as JSON bytes (at most JOBS_MAX_PAYLOAD_BYTES);
+        `trace` is the trigger's trace context field (`,"trace":{...}`), when tracing is on."""
         body = self.payload_json(payload)
-        return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), b"}"))
+        return b"".join((self._stored_prefix, body, b'],"k":{},"et":', str(enqueued_ms).encode(), trace, b"}"))
 
     def payload_json(self, payload: P | Mapping[str, Any]) -> bytes:
         """Validate `payload` and render it as the JSON a worker receives: refused if JSON cannot
@@ -109,13 +111,15 @@ class Job(Generic[P]):
         run: Any = self.config.run
         return await (run(value) if self.takes_payload else run())
 
-    def encode_batch(self, payloads: Iterable[P | Mapping[str, Any]], enqueued_ms: int) -> list[bytes]:
+    def encode_batch(
+        self, payloads: Iterable[P | Mapping[str, Any]], enqueued_ms: int, trace: bytes = b""
+    ) -> list[bytes]:
         """`encode` each payload; an invalid one is reported with its index, as validating a list would:
         pydantic's errors located at `3.to`, or the size or NaN error prefixed by `payload 3`."""
         encoded = []
         for index, payload in enumerate(payloads):
             try:
-                encoded.append(self.encode(payload, enqueued_ms))
+                encoded.append(self.encode(payload, enqueued_ms, trace))
             except ValidationError as exc:
                 raise _located_at(exc, index) from None
             except (PayloadTooLargeError, PayloadNotJSONError) as exc:
@@ -189,13 +193,29 @@ class Job(Generic[P]):
         job is queued, scheduled or running. The handle says which happened.
         """
         rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)  # bad options raise first
+        tracer = tracing.tracer()  # None unless a tracer provider is configured
+        if tracer is None:
+            return await self._enqueue(payload, delay, job_id, rule, None)
+        with tracing.sending(tracer, self.queue, self.name) as sending:
+            handle = await self._enqueue(payload, delay, job_id, rule, sending)
+            sending.sent(handle.enqueued)
+            return handle
+
+    async def _enqueue(
+        self,
+        payload: Any,
+        delay: Delay | None,
+        job_id: str | None,
+        rule: trigger_keys.KeyRule | None,
+        sending: tracing.Sending | None,
+    ) -> JobHandle:
         now = now_ms()
-        stored = self.encode(payload, now)  # raises ValidationError before any I/O
         chosen = job_id is not None
         job_id = enqueue.check_job_id(job_id) if job_id is not None else enqueue.new_job_id()
+        stored = self.encode(payload, now, b"" if sending is None else sending.stored_field(job_id))  # raises first
         if rule is None:
-            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now, chosen=chosen)
-            return handle
+            (fresh,) = await enqueue.write(self.queue, [(job_id, stored, now + to_ms(delay))], now, chosen=chosen)
+            return JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh)
         status, kept = await enqueue.write_keyed(
             self.queue,
             self.name,
@@ -221,12 +241,18 @@ class Job(Generic[P]):
     async def trigger_many(self, payloads: Iterable[P]) -> list[JobHandle]: ...
     async def trigger_many(self, payloads: Iterable[Any]) -> list[JobHandle]:
         """Validate every payload first, then enqueue them all in one round trip."""
-        now = now_ms()
-        batch = [(enqueue.new_job_id(), data, now) for data in self.encode_batch(payloads, now)]
-        return await self._write(batch, now, chosen=False) if batch else []
+        tracer = tracing.tracer()
+        if tracer is None:
+            return await self._enqueue_many(payloads, b"")
+        with tracing.sending(tracer, self.queue, self.name, count=len(payloads := list(payloads))) as sending:
+            return await self._enqueue_many(payloads, sending.stored_field())
 
-    async def _write(self, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[JobHandle]:
-        added = await enqueue.write(self.queue, batch, now, chosen=chosen)
+    async def _enqueue_many(self, payloads: Iterable[Any], trace: bytes) -> list[JobHandle]:
+        now = now_ms()
+        batch = [(enqueue.new_job_id(), data, now) for data in self.encode_batch(payloads, now, trace)]
+        if not batch:
+            return []
+        added = await enqueue.write(self.queue, batch, now, chosen=False)
         return [
             JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh)
             for (job_id, _, _), fresh in zip(batch, added, strict=True)

@@ -7,6 +7,7 @@ line and exit non-zero instead of showing a traceback.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import typing
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -52,6 +53,8 @@ class Settings(BaseSettings):
     jobs_loop_blocked_ms: int = Field(default=500, ge=0)
     jobs_dashboard_user: str | None = None  # with the password: HTTP basic auth for the dashboard
     jobs_dashboard_password: SecretStr | None = None
+    jobs_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # set: the worker serves /metrics
+    jobs_metrics_host: str = "127.0.0.1"
 
     @field_validator("redis_url")
     @classmethod
@@ -67,6 +70,21 @@ class Settings(BaseSettings):
         if not parts.scheme or not (parts.netloc or parts.path):
             raise ValueError("expected a URL such as postgresql://user:password@host:5432/dbname")
         return value
+
+    @field_validator("jobs_metrics_port", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("jobs_metrics_host")
+    @classmethod
+    def _metrics_host(cls, value: str) -> str:
+        host = value.strip()
+        if _is_ipv6(host):
+            return host.strip("[]")  # as the server binds it: ::1, not [::1]
+        if not host or any(c in host for c in "/ :@"):
+            raise ValueError("expected a host name or address to listen on, such as 127.0.0.1, 0.0.0.0 or ::")
+        return host
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
@@ -141,6 +159,13 @@ def check_redis_url(value: str) -> str:
     except ValueError as exc:  # e.g. ?db=x
         raise ValueError(str(exc)) from None
     return value
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).version == 6
+    except ValueError:
+        return False
 
 
 def _port_text(netloc: str) -> str:

@@ -24,6 +24,7 @@ from ..store.connection import as_jobs_error
 from .access import CSRF_COOKIE, REALM, Access, Auth, LoginRequired, csrf_token
 from .actions import Actions
 from .directory import QueueDirectory
+from .metrics import MetricsPage
 from .pages import Pages
 from .render import CSP, STATIC, Renderer
 
@@ -61,6 +62,7 @@ def dashboard(
         Route("/schedules", pages.schedules, name="schedules"),
         Route("/workers", pages.workers, name="workers"),
         Route("/search", pages.search, name="search"),
+        Route("/metrics", MetricsPage(directory).metrics, name="metrics"),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

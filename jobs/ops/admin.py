@@ -23,9 +23,11 @@ from ..handle import JobHandle
 from ..records import UNREADABLE_JOB, JobRecord, JobStatus
 from ..store import attempts as attempt_log
 from ..store import browse, connection, inspection, keys, presence, queues, scripts, stored
+from ..store import counts as queue_counts
 from ..store import throughput as outcome_counts
 from ..store.attempts import AttemptInfo
 from ..store.browse import JobPage, JobSummary
+from ..store.counts import QueueCounts
 from ..store.presence import RunningJob, WorkerInfo
 from ..store.throughput import Minute
 
@@ -70,24 +72,6 @@ class JobNotFoundError(JobsError, LookupError):
 
 class JobStateError(JobsError):
     """The job exists but cannot take this operation now (e.g. removing a running job)."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """How many jobs of a queue are in each state, read in O(log N) (see `counts`). Running jobs are
-    those the workers' heartbeats report (up to a second old); a job running under arq's own worker,
-    which sends none, counts as queued."""
-
-    queue: str
-    queued: int
-    scheduled: int  # delayed, or waiting for the next attempt after a failure
-    running: int
-    completed: int  # retained, so at most the keep limit
-    failed: int
-    paused: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,26 +145,7 @@ async def counts(queue: str) -> QueueCounts:
 @connection.reports_redis_errors
 async def counts_many(names: Sequence[str], workers: Sequence[WorkerInfo] | None = None) -> list[QueueCounts]:
     """`counts` of each queue, in one round trip (plus one for the heartbeats unless `workers` are given)."""
-    conn = await connection.for_current_loop()
-    layout = conn.keys
-    if workers is None:
-        workers = await presence.live_workers(conn.redis, layout)
-    running = presence.running_by_queue(workers)
-    now = now_ms()
-    async with conn.redis.pipeline(transaction=False) as pipe:
-        for queue in names:
-            pipe.zcount(layout.queue(queue), "-inf", now)
-            pipe.zcard(layout.queue(queue))
-            pipe.zcard(layout.finished(queue, JobStatus.COMPLETED.value))
-            pipe.zcard(layout.finished(queue, JobStatus.FAILED.value))
-            pipe.sismember(layout.paused(queue), queue)
-        replies = await pipe.execute()
-    result = []
-    for index, queue in enumerate(names):
-        due, size, completed, failed, paused = (int(v) for v in replies[index * 5 : index * 5 + 5])
-        busy = min(len(running.get(queue, ())), due)
-        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused)))
-    return result
+    return await queue_counts.read(await connection.for_current_loop(), names, workers)
 
 
 @connection.reports_redis_errors

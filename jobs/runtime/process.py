@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m servers.jo
         return EXIT_BAD_INPUT
     try:
         _run(worker)
+    except SettingsError as exc:  # JOBS_METRICS_PORT taken, or its host not this machine's
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except RedisURLError as exc:  # a wrong database or not Redis: a bad setting, retrying would not help
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

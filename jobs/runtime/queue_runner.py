@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ from redis.exceptions import OutOfMemoryError
 from .. import errorinfo
 from ..clock import now_ms
 from ..definition import Job
+from ..observe.observer import Observer
 from ..store import scripts, stored
 from ..store.attempts import AttemptLog
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from . import retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 from .locks import LockKeeper
+from .observed import rejected, run_observed
 from .outage import Outage
 from .outbox import Outbox, Settlement
 from .slots import Claimed, Slots
@@ -58,6 +61,7 @@ class QueueRunner:
         conn: Connection,
         options: QueueOptions,
         outage: Outage | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.queue = queue
         self.jobs = jobs
@@ -102,6 +106,8 @@ class QueueRunner:
         self.idle = False
         self.progress = asyncio.Event()  # set after every burst turn; the worker may share one
         self._failure = "Redis unreachable"  # why the last failed turn failed, for outcomes given up
+        self.observer = observer  # metrics or tracing (`jobs.observe`); None when both are off
+        self._decode = stored.decode if observer is None or observer.spans is None else _decode_traced
 
     @property
     def running(self) -> dict[str, asyncio.Task[None]]:
@@ -305,20 +311,36 @@ class QueueRunner:
     async def _execute(self, claim: Claimed) -> None:
         started = now_ms()
         try:
-            job_data = stored.decode(claim.data)
+            job_data = self._decode(claim.data)
         except stored.UndecodableJob as exc:
             attempt = Attempt(claim.job_id, "<undecodable>", self.queue, claim.attempt)
             outcome: Outcome = reject(attempt, errorinfo.reason("UndecodableJob", str(exc)))
             payload: Any = None
             enqueued = 0
+            if self.observer is not None:
+                rejected(self.observer, self.queue)
         else:
             job = self.jobs.get(job_data.name)
             name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
             attempt = Attempt(claim.job_id, name, self.queue, claim.attempt)
             self.started[claim.job_id] = (attempt, started)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
+            observer = self.observer
             try:
-                outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
+                if observer is None:
+                    outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
+                else:
+                    due = claim.due_ms if claim.due_ms is not None else enqueued  # a hand-off: due at its trigger
+                    outcome = await run_observed(
+                        observer,
+                        job,
+                        payload,
+                        attempt,
+                        max_result_bytes=self.options.max_result_bytes,
+                        due_ms=due,
+                        started_ms=started,
+                        trace=job_data.trace,
+                    )
             except asyncio.CancelledError:
                 await self._release(claim.job_id, attempt)
                 raise
@@ -335,6 +357,8 @@ class QueueRunner:
         shown = raw_id.decode(errors="backslashreplace")
         reason = errorinfo.reason("UndecodableJob", "the job id is not UTF-8 text; removed from the queue")
         reject(Attempt(shown, "<undecodable>", self.queue, attempt), reason)
+        if self.observer is not None:
+            rejected(self.observer, self.queue)
         self.counts["failed"] += 1
         self.outbox.add(Settlement("f", raw_id, b"", 0))
 
@@ -369,3 +393,6 @@ class QueueRunner:
     async def _sleep(self, timeout: float | None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout)
+
+
+_decode_traced = functools.partial(stored.decode, trace=True)

@@ -18,6 +18,7 @@ import structlog
 
 from .. import registry
 from ..definition import Job
+from ..observe.observer import observer_for, serve_metrics
 from ..settings import Settings, get_settings
 from ..store import subscription
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
@@ -58,6 +59,9 @@ class Worker:
         self._force = asyncio.Event()
         self._outage = Outage()  # one `worker.redis_recovered` per outage, however many queues saw it
         self.id = heartbeat.new_worker_id()  # host:pid:random, as `jobs workers` lists it
+        # Metrics (JOBS_METRICS_PORT) and tracing (a tracer provider configured by now): None if neither.
+        self.observer = observer_for(self.settings, self._jobs_by_queue)
+        self.metrics_port: int | None = None  # the port /metrics is served on, once serving
 
     def request_stop(self) -> None:
         """Stop gracefully; called a second time, stop without waiting for running jobs."""
@@ -87,14 +91,23 @@ class Worker:
     async def _serve(self, conn: Connection) -> None:
         if not self.queues:
             raise RuntimeError("no queues to run: define jobs (JOBS_MODULES) or name queues with --queue")
-        outage = self._outage
-        self.runners = [QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q), outage) for q in self.queues]
+        outage, observer = self._outage, self.observer
+        self.runners = [
+            QueueRunner(q, self._jobs_by_queue[q], conn, self._options(q), outage, observer) for q in self.queues
+        ]
+        metrics = None
+        if observer is not None and observer.metrics is not None:
+            metrics = await serve_metrics(self.settings, observer.metrics, conn, self.queues)
+            self.metrics_port = metrics.port
+            log.info("worker.metrics", url=f"http://{self.settings.jobs_metrics_host}:{metrics.port}/metrics")
         watchdog = LoopWatchdog(self.settings.jobs_loop_blocked_ms, self._running_jobs)
         watchdog.start()
         try:
             await self._serve_queues(conn)
         finally:
             watchdog.stop()
+            if metrics is not None:
+                await metrics.close()
 
     async def _serve_queues(self, conn: Connection) -> None:
         progress = asyncio.Event()

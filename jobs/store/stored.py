@@ -18,13 +18,15 @@ class StoredJob:
     name: str
     payload: Any
     enqueued_ms: int
+    trace: Any = None  # the trigger's W3C trace context ({"traceparent": ...}), read only when asked
 
 
 class UndecodableJob(ValueError):
     """The stored bytes are not a job this library wrote (garbage, truncated, pickle, missing)."""
 
 
-def decode(raw: bytes | None) -> StoredJob:
+def decode(raw: bytes | None, trace: bool = False) -> StoredJob:
+    """The stored job in `raw`; with `trace`, the trace context its trigger stored too (unchecked)."""
     if raw is None:
         raise UndecodableJob("the stored job is missing (removed while queued)")
     try:
@@ -49,7 +51,8 @@ def decode(raw: bytes | None) -> StoredJob:
         if problem:
             raise UndecodableJob(f"the stored job holds {_short(problem)}, which `trigger` refuses; it was not run")
     enqueued = data.get("et")
-    return StoredJob(name=data["f"], payload=payload, enqueued_ms=enqueued if isinstance(enqueued, int) else 0)
+    enqueued_ms = enqueued if isinstance(enqueued, int) else 0
+    return StoredJob(data["f"], payload, enqueued_ms, data.get("trace") if trace else None)
 
 
 def shown_name(name: str) -> str:
