@@ -9,6 +9,8 @@ than throughput on a shared machine):
 - logging:   validate + the JSON line per job at INFO (job.completed)
 - retention: validate + the latest 1000 records kept
 - full:      everything, as shipped
+- metrics:   full + JOBS_METRICS_PORT (the worker's Prometheus counters and /metrics, nobody scraping)
+- tracing:   full + an OpenTelemetry SDK provider whose exporter drops every span (trigger and attempt spans)
 
 Each run is a fresh process (structlog caches a logger's level on first use, so variants must
 not share one). Run from the repository root with the project's venv, stdout to a file as a log
@@ -16,7 +18,10 @@ collector would:
 
     .venv/bin/python bench/overhead.py --json bench/overhead.json > bench/.logs/overhead-worker.log
 
-`--variant full` runs one variant in this process (to profile it: `py-spy record -- ...`).
+`--variant full` runs one variant in this process (to profile it: `py-spy record -- ...`). The
+cost of metrics or tracing is the variant against `full`, A/B in one run:
+
+    .venv/bin/python bench/overhead.py --variants full,metrics,tracing --rounds 7 > bench/.logs/observe.log
 
 Uses database 12 of the local Redis (flushed).
 """
@@ -50,6 +55,8 @@ VARIANTS = {  # typed payload, log lines, retention
     "logging": (True, True, False),
     "retention": (True, False, True),
     "full": (True, True, True),
+    "metrics": (True, True, True),  # + JOBS_METRICS_PORT
+    "tracing": (True, True, True),  # + a tracer provider, spans dropped
 }
 
 
@@ -73,6 +80,8 @@ async def drain(variant: str, n: int, concurrency: int) -> tuple[float, float]:
     """Jobs/s of one burst drain, and the worker's CPU time per job in microseconds."""
     typed, logging_on, retention_on = VARIANTS[variant]
     the_job = typed_job if typed else any_job
+    if variant == "tracing":
+        _trace_to_nowhere()
     for start in range(0, n, 1000):
         await the_job.trigger_many([{"user_id": "u-1"}] * min(1000, n - start))
     settings = load_settings(
@@ -81,6 +90,7 @@ async def drain(variant: str, n: int, concurrency: int) -> tuple[float, float]:
         log_format="json",
         log_level="INFO" if logging_on else "WARNING",
         jobs_keep_completed=1000 if retention_on else 0,
+        jobs_metrics_port=_free_port() if variant == "metrics" else None,
     )
     configure_logging(settings.log_format, settings.log_level)
     worker = Worker(queues=[QUEUE], settings=settings, burst=True, concurrency=concurrency, handle_signals=False)
@@ -91,6 +101,30 @@ async def drain(variant: str, n: int, concurrency: int) -> tuple[float, float]:
     await (await _redis()).flushdb()
     await disconnect()
     return rate, cpu_us
+
+
+def _trace_to_nowhere() -> None:
+    """An SDK provider, as an app would set one, whose exporter drops the spans: the cost of making them."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Nowhere(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Nowhere()))
+    trace.set_tracer_provider(provider)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 async def _redis() -> Any:
@@ -105,6 +139,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="rounds; each variant's median is reported")
     parser.add_argument("--variant", choices=VARIANTS, help="run this variant once, here, and print its jobs/s")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated variants to compare (default: all)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.variant:
@@ -112,28 +149,33 @@ def main() -> None:
         rate, cpu_us = asyncio.run(drain(args.variant, args.n, args.concurrency))
         print(f"{rate:.1f} {cpu_us:.2f}", file=sys.stderr)
         return
-    rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
+    rates: dict[str, list[float]] = {v: [] for v in chosen}
+    cpu: dict[str, list[float]] = {v: [] for v in chosen}
     for _ in range(args.rounds):  # variants interleaved, so a slow spell of the machine hits all alike
-        for variant in VARIANTS:
+        for variant in chosen:
             rate, cpu_us = _run_variant(variant, args.n, args.concurrency)
             rates[variant].append(rate)
             cpu[variant].append(cpu_us)
     median = {v: _median(r) for v, r in rates.items()}
     median_cpu = {v: _median(c) for v, c in cpu.items()}
     print(f"N={args.n} concurrency={args.concurrency}, median of {args.rounds} rounds", file=sys.stderr)
+    base = "bare" if "bare" in median else chosen[0]
     for variant, rate in median.items():
-        cost = (1 - rate / median["bare"]) * 100
+        cost = (1 - rate / median[base]) * 100
         runs = ", ".join(f"{r:,.0f}" for r in rates[variant])
         print(
-            f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below bare   "
+            f"{variant:>10}: {rate:8,.0f} jobs/s  {cost:5.1f}% below {base}   "
             f"worker CPU {median_cpu[variant]:5.1f} us/job   ({runs})",
             file=sys.stderr,
         )
     if args.json:
         figures: dict[str, Any] = {"n": args.n, "concurrency": args.concurrency, "rounds": args.rounds, "runs": rates}
         figures["median_jobs_per_s"] = median
-        figures["cost_vs_bare_pct"] = {v: round((1 - r / median["bare"]) * 100, 1) for v, r in median.items()}
+        figures[f"cost_vs_{base}_pct"] = {v: round((1 - r / median[base]) * 100, 1) for v, r in median.items()}
         figures["worker_cpu_us_per_job"] = {v: round(c, 1) for v, c in median_cpu.items()}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -71,6 +71,24 @@ async def traced(payload: dict[str, Any]) -> dict[str, Any]:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
+async def wait_for_flag(payload: dict[str, Any]) -> str:
+    """Runs until the Redis key `payload["flag"]` exists (at most 20 s)."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    redis: Redis = Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        for _ in range(1000):
+            if await redis.exists(payload["flag"]):
+                return "flag seen"
+            await asyncio.sleep(0.02)
+        return "timed out"
+    finally:
+        await redis.aclose()
+
+
 job(name="observe.ok", run=ok, queue=QUEUE)
+job(name="observe.wait", run=wait_for_flag, queue=QUEUE)
 job(name="observe.fails", run=fails, queue=QUEUE, attempts=3, backoff=Backoff.fixed(delay_ms=50))
 job(name="observe.traced", run=traced, queue=QUEUE, attempts=2, backoff=Backoff.fixed(delay_ms=50))

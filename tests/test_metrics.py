@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from redis.asyncio import Redis
+
 from jobs import admin
 from jobs.dashboard import dashboard
 from jobs.observe.metrics import WorkerMetrics
@@ -62,6 +64,22 @@ async def test_a_worker_serves_exactly_the_counts_of_what_it_ran(queue: str, cli
             assert value(found, "jobs_queue_jobs", queue=queue, state=state) == counts[state], state
         worker.send(__import__("signal").SIGTERM)
         assert await worker.exit_code(timeout=15) == 0
+
+
+async def test_jobs_running_counts_the_attempts_running_now(queue: str, redis: Redis) -> None:
+    """While a job waits for its flag the gauge reads 1; once it returns, 0 and one completion."""
+    port, flag = free_port(), f"{queue}:flag"
+    with worker_process(observe_env(queue, JOBS_METRICS_PORT=str(port), LOG_LEVEL="DEBUG")) as worker:
+        await worker.wait_for("worker.metrics")
+        handle = await remote_job("observe.wait", queue).trigger({"flag": flag})
+        await worker.wait_for("job.started", job_id=handle.id)
+        running = samples((await scrape(port))[2])
+        assert value(running, "jobs_running", queue=queue) == 1
+        await redis.set(flag, 1)
+        await worker.wait_for("job.completed", job_id=handle.id)
+        done = samples((await scrape(port))[2])
+        assert value(done, "jobs_running", queue=queue) == 0
+        assert value(done, "jobs_completed_total", queue=queue, job="observe.wait") == 1
 
 
 async def test_the_metrics_port_refuses_other_paths_and_a_port_taken_is_a_bad_setting(queue: str) -> None:

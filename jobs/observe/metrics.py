@@ -11,7 +11,7 @@ bounded by the job definitions.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -47,20 +47,13 @@ class Histogram:
         return buckets
 
 
-class QueueSeries:
-    __slots__ = ("running",)
+class JobSeries:
+    """Every number of one (queue, job), updated by the worker as an attempt starts and ends: a
+    histogram observation is inlined (a `bisect` and two increments), this is the per-job path."""
+
+    __slots__ = ("completed", "failed", "ran_completed", "ran_failed", "ran_retried", "retried", "wait")
 
     def __init__(self) -> None:
-        self.running = 0
-
-
-class JobSeries:
-    """Every number of one (queue, job), updated by the worker as an attempt starts and ends."""
-
-    __slots__ = ("completed", "failed", "queue", "ran_completed", "ran_failed", "ran_retried", "retried", "wait")
-
-    def __init__(self, queue: QueueSeries) -> None:
-        self.queue = queue
         self.completed = self.failed = self.retried = 0
         self.ran_completed = Histogram(DURATION_BUCKETS)
         self.ran_retried = Histogram(DURATION_BUCKETS)
@@ -68,40 +61,44 @@ class JobSeries:
         self.wait = Histogram(WAIT_BUCKETS)
 
     def started(self, waited_s: float) -> None:
-        self.queue.running += 1
-        self.wait.observe(waited_s if waited_s > 0 else 0.0)
+        wait = self.wait
+        if waited_s < 0:  # clocks of two hosts: a job is never started before it falls due
+            waited_s = 0.0
+        wait.counts[bisect_left(WAIT_BUCKETS, waited_s)] += 1
+        wait.sum += waited_s
 
     def ended_completed(self, seconds: float) -> None:
-        self.queue.running -= 1
         self.completed += 1
-        self.ran_completed.observe(seconds)
+        ran = self.ran_completed
+        ran.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        ran.sum += seconds
 
     def ended_retried(self, seconds: float) -> None:
-        self.queue.running -= 1
         self.retried += 1
-        self.ran_retried.observe(seconds)
+        ran = self.ran_retried
+        ran.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        ran.sum += seconds
 
     def ended_failed(self, seconds: float) -> None:
-        self.queue.running -= 1
         self.failed += 1
-        self.ran_failed.observe(seconds)
-
-    def released(self) -> None:
-        """Interrupted by a shutdown and given back: no outcome, no run time."""
-        self.queue.running -= 1
+        ran = self.ran_failed
+        ran.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        ran.sum += seconds
 
     def rejected(self) -> None:
         """A final failure before anything ran (its stored bytes are no job)."""
-        self.failed += 1
-        self.ran_failed.observe(0.0)
+        self.ended_failed(0.0)
 
 
 class WorkerMetrics:
     """The series of a worker's queues, made up front for every defined job, so a rate of
     failures reads 0 rather than nothing before the first one."""
 
-    def __init__(self, jobs_by_queue: Mapping[str, Iterable[str]]) -> None:
-        self._queues = {queue: QueueSeries() for queue in jobs_by_queue}
+    def __init__(
+        self, jobs_by_queue: Mapping[str, Iterable[str]], running: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
+        self._queues = list(jobs_by_queue)
+        self.running = running or (lambda: {})  # attempts running now by queue (the worker's slots), read at scrape
         self._known = {queue: frozenset(names) for queue, names in jobs_by_queue.items()}
         self._series: dict[tuple[str, str], JobSeries] = {}
         for queue, names in self._known.items():
@@ -117,7 +114,7 @@ class WorkerMetrics:
                 job = UNKNOWN
             found = self._series.get((queue, job))
             if found is None:
-                found = self._series[(queue, job)] = JobSeries(self._queues.setdefault(queue, QueueSeries()))
+                found = self._series[(queue, job)] = JobSeries()
         return found
 
     def collect(self) -> Iterator[Any]:
@@ -143,6 +140,7 @@ class WorkerMetrics:
                 ran.add_metric([queue, job, outcome], histogram.cumulative(), histogram.sum)
             waited.add_metric(labels, series.wait.cumulative(), series.wait.sum)
         running = GaugeMetricFamily("jobs_running", "Attempts running now in this process.", labels=["queue"])
-        for queue, queue_series in sorted(self._queues.items()):
-            running.add_metric([queue], queue_series.running)
+        now = self.running()
+        for queue in sorted(self._queues):
+            running.add_metric([queue], now.get(queue, 0))
         yield from (completed, failed, retried, ran, waited, running)

@@ -1,64 +1,62 @@
-"""One attempt run under the worker's observer: its metrics and its span (`jobs.observe`).
+"""One attempt under the worker's observer: its metrics and its span (`jobs.observe`).
 
-The queue runner calls this instead of `run_attempt` only when metrics or tracing is on, so a
-worker with both off runs exactly the path it ran before.
+The queue runner calls `started` before `run_attempt` and `ended` (or `released`) after it,
+only when metrics or tracing is on: a worker with both off runs exactly the path it ran before.
+Plain functions, no coroutine of their own: with metrics on, an attempt costs two calls more.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..definition import Job
 from ..observe.observer import Observer
-from .execution import Attempt, Completed, Failed, Outcome, Retrying, run_attempt
+from .execution import Attempt, Completed, Outcome, Retrying
+
+if TYPE_CHECKING:  # neither extra is imported unless it is used
+    from ..observe.metrics import JobSeries
+    from ..observe.tracing import AttemptSpan
 
 UNDECODABLE = "<undecodable>"
 
+Watch = tuple["JobSeries | None", "AttemptSpan | None", float]
 
-async def run_observed(
-    observer: Observer,
-    job: Job[Any] | None,
-    payload: Any,
-    attempt: Attempt,
-    *,
-    max_result_bytes: int,
-    due_ms: int,
-    started_ms: int,
-    trace: Any,
-) -> Outcome:
-    """`run_attempt`, counted and timed (metrics), inside a CONSUMER span (tracing)."""
+
+def started(observer: Observer, attempt: Attempt, due_ms: int, started_ms: int, trace: Any) -> Watch:
+    """An attempt starts: its wait observed, its span started and made current."""
     metrics, spans = observer.metrics, observer.spans
-    series = metrics.series(attempt.queue, attempt.name) if metrics is not None else None
-    span = spans.start(attempt.queue, attempt.name, attempt.job_id, attempt.number, trace) if spans else None
-    if series is not None:
+    series = None
+    if metrics is not None:
+        series = metrics.series(attempt.queue, attempt.name)
         series.started((started_ms - due_ms) / 1000)
-    began = time.perf_counter()
-    try:
-        outcome = await run_attempt(job, payload, attempt, max_result_bytes=max_result_bytes)
-    except BaseException:  # cancelled by a shutdown: given back, no outcome
-        if series is not None:
-            series.released()
-        if span is not None:
-            span.ended("released", None)
-        raise
-    seconds = time.perf_counter() - began
-    if isinstance(outcome, Completed):
-        if series is not None:
+    span = spans.start(attempt.queue, attempt.name, attempt.job_id, attempt.number, trace) if spans else None
+    return series, span, time.perf_counter()
+
+
+def ended(watch: Watch, outcome: Outcome) -> None:
+    """The attempt ended with `outcome`: counted, its run time observed, its span ended."""
+    series, span, began = watch
+    kind = type(outcome)
+    if series is not None:
+        seconds = time.perf_counter() - began
+        if kind is Completed:
             series.ended_completed(seconds)
-        if span is not None:
-            span.ended("completed", None)
-    elif isinstance(outcome, Retrying):
-        if series is not None:
+        elif kind is Retrying:
             series.ended_retried(seconds)
-        if span is not None:
-            span.ended("retried", outcome.error)
-    elif isinstance(outcome, Failed):
-        if series is not None:
+        else:
             series.ended_failed(seconds)
-        if span is not None:
-            span.ended("failed", outcome.error)
-    return outcome
+    if span is not None:
+        if isinstance(outcome, Completed):
+            span.ended("completed", None)
+        else:
+            span.ended("retried" if kind is Retrying else "failed", outcome.error)
+
+
+def released(watch: Watch) -> None:
+    """Cancelled by a shutdown and given back: no outcome (its span says so)."""
+    span = watch[1]
+    if span is not None:
+        span.ended("released", None)
 
 
 def rejected(observer: Observer, queue: str) -> None:

@@ -28,10 +28,9 @@ from ..observe.observer import Observer
 from ..store import scripts, stored
 from ..store.attempts import AttemptLog
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
-from . import retention
+from . import observed, retention
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 from .locks import LockKeeper
-from .observed import rejected, run_observed
 from .outage import Outage
 from .outbox import Outbox, Settlement
 from .slots import Claimed, Slots
@@ -318,7 +317,7 @@ class QueueRunner:
             payload: Any = None
             enqueued = 0
             if self.observer is not None:
-                rejected(self.observer, self.queue)
+                observed.rejected(self.observer, self.queue)
         else:
             job = self.jobs.get(job_data.name)
             name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
@@ -326,24 +325,22 @@ class QueueRunner:
             self.started[claim.job_id] = (attempt, started)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
             observer = self.observer
-            try:
-                if observer is None:
+            if observer is None:
+                try:
                     outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
-                else:
-                    due = claim.due_ms if claim.due_ms is not None else enqueued  # a hand-off: due at its trigger
-                    outcome = await run_observed(
-                        observer,
-                        job,
-                        payload,
-                        attempt,
-                        max_result_bytes=self.options.max_result_bytes,
-                        due_ms=due,
-                        started_ms=started,
-                        trace=job_data.trace,
-                    )
-            except asyncio.CancelledError:
-                await self._release(claim.job_id, attempt)
-                raise
+                except asyncio.CancelledError:
+                    await self._release(claim.job_id, attempt)
+                    raise
+            else:  # metrics or tracing on: the same, watched
+                due = claim.due_ms if claim.due_ms is not None else enqueued  # a hand-off: due at its trigger
+                watch = observed.started(observer, attempt, due, started, job_data.trace)
+                try:
+                    outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
+                except asyncio.CancelledError:
+                    observed.released(watch)
+                    await self._release(claim.job_id, attempt)
+                    raise
+                observed.ended(watch, outcome)
         self.slots.settle(claim.job_id)  # still this task: an id is claimed again only once stored
         self._start_ready()  # the next job starts now, while this outcome is being stored
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
@@ -358,7 +355,7 @@ class QueueRunner:
         reason = errorinfo.reason("UndecodableJob", "the job id is not UTF-8 text; removed from the queue")
         reject(Attempt(shown, "<undecodable>", self.queue, attempt), reason)
         if self.observer is not None:
-            rejected(self.observer, self.queue)
+            observed.rejected(self.observer, self.queue)
         self.counts["failed"] += 1
         self.outbox.add(Settlement("f", raw_id, b"", 0))
 

@@ -97,6 +97,7 @@ class Worker:
         ]
         metrics = None
         if observer is not None and observer.metrics is not None:
+            observer.metrics.running = self._running_by_queue
             metrics = await serve_metrics(self.settings, observer.metrics, conn, self.queues)
             self.metrics_port = metrics.port
             log.info("worker.metrics", url=f"http://{self.settings.jobs_metrics_host}:{metrics.port}/metrics")
@@ -185,6 +186,10 @@ class Worker:
                 for runner in runners:
                     runner.stop()
                 return
+
+    def _running_by_queue(self) -> dict[str, int]:
+        """Attempts running their code now, by queue (the `jobs_running` gauge, read at scrape)."""
+        return {r.queue: r.slots.active for r in self.runners}
 
     def _running_jobs(self) -> list[tuple[str, str, asyncio.Task[None]]]:
         """(queue, job id, task) of every running job, for the loop watchdog's thread: each dict is
