@@ -133,6 +133,23 @@ async def test_the_dashboard_serves_the_queue_gauges(queue: str) -> None:
     assert not any(name.startswith("jobs_completed") for name, _ in found), "no worker counters on the dashboard"
 
 
+def test_the_dashboards_metrics_without_prometheus_client_say_how_to_install_it() -> None:
+    """The metrics extra missing (its import blocked): /metrics is a 404 naming the pip command."""
+    code = (
+        "import sys, asyncio, httpx; sys.modules['prometheus_client'] = None\n"
+        "from jobs.dashboard import dashboard\n"
+        "async def main():\n"
+        "    transport = httpx.ASGITransport(app=dashboard())\n"
+        "    async with httpx.AsyncClient(transport=transport, base_url='http://t') as client:\n"
+        "        response = await client.get('/metrics')\n"
+        "    print(response.status_code, response.text.strip())\n"
+        "asyncio.run(main())\n"
+    )
+    done = run_to_exit([sys.executable, "-c", code], process_env())
+    assert done.returncode == 0, done.output
+    assert done.stdout.strip() == "404 The metrics need prometheus_client: pip install 'jobs[metrics]'"
+
+
 async def test_concurrent_scrapes_within_a_second_share_one_read() -> None:
     """Ten refreshes at once, and again within the second: one read of Redis."""
     import asyncio

@@ -62,7 +62,8 @@ class Sending:
         if self._field is None:
             carrier: dict[str, str] = {}
             TraceContextTextMapPropagator().inject(carrier, context=trace.set_span_in_context(self.span))
-            self._field = b',"trace":' + json.dumps(carrier, separators=(",", ":")).encode()
+            # Nothing to carry (an invalid span context): nothing stored.
+            self._field = b',"trace":' + json.dumps(carrier, separators=(",", ":")).encode() if carrier else b""
         return self._field
 
     def sent(self, enqueued: bool) -> None:
