@@ -70,7 +70,7 @@ async def test_the_alert_rules_and_scrape_config_name_what_the_worker_serves() -
 def test_the_traced_fastapi_request_its_trigger_and_the_workers_attempt_share_one_trace() -> None:
     """POST /signups: the request's server span, the trigger's `send emails` span (its child) and,
     in a worker whose JOBS_MODULES set up tracing first, the `process emails` attempt span, whose
-    job's log lines carry the trace id."""
+    job's log lines carry the trace id; the audit job that job triggers is in the same trace."""
     web = run_to_exit([sys.executable, "-c", REQUEST], process_env(JOBS_MODULES=""), timeout=60)
     assert web.returncode == 0, web.output
     (result,) = [json.loads(line[7:]) for line in web.stdout.splitlines() if line.startswith("RESULT ")]
@@ -81,7 +81,8 @@ def test_the_traced_fastapi_request_its_trigger_and_the_workers_attempt_share_on
     assert sent["attributes"]["messaging.message.id"] == result["job_id"]
 
     worker_env = process_env(JOBS_MODULES="examples.worker_telemetry,examples.jobs")
-    worker = run_to_exit([sys.executable, "-m", "servers.jobs", "--burst", "--queue", "emails"], worker_env, timeout=60)
+    burst = [sys.executable, "-m", "servers.jobs", "--burst", "--queue", "emails", "--queue", "audit"]
+    worker = run_to_exit(burst, worker_env, timeout=60)  # audit: the job the email triggers, nothing left behind
     assert worker.returncode == 0, worker.output
     found = json_objects(worker.stdout)
     (attempt,) = [
@@ -91,3 +92,5 @@ def test_the_traced_fastapi_request_its_trigger_and_the_workers_attempt_share_on
     assert attempt["context"]["trace_id"] == trace_id and attempt["parent_id"] == sent["context"]["span_id"]
     (completed,) = [e for e in found if e.get("event") == "job.completed" and e.get("job_id") == result["job_id"]]
     assert completed["trace_id"] == trace_id.removeprefix("0x")
+    audited = [s for s in found if s.get("name") == "process audit" and s["context"]["trace_id"] == trace_id]
+    assert len(audited) == 1, "the job the email triggers runs in the same trace"
