@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from jobs import Backoff, current_attempt, job
+from jobs import Backoff, Every, current_attempt, job
 
 QUEUE = os.environ.get("OBSERVE_QUEUE", "observe")
 SPANS_FILE = os.environ.get("OBSERVE_SPANS_FILE")
@@ -92,3 +92,13 @@ job(name="observe.ok", run=ok, queue=QUEUE)
 job(name="observe.wait", run=wait_for_flag, queue=QUEUE)
 job(name="observe.fails", run=fails, queue=QUEUE, attempts=3, backoff=Backoff.fixed(delay_ms=50))
 job(name="observe.traced", run=traced, queue=QUEUE, attempts=2, backoff=Backoff.fixed(delay_ms=50))
+
+TICK_SECONDS = os.environ.get("OBSERVE_TICK_SECONDS")
+if TICK_SECONDS:  # a declared schedule: each tick's job runs in a trace of its own
+
+    async def tick() -> None:
+        from opentelemetry import trace
+
+        log.info("tick.ran", seen_trace_id=f"{trace.get_current_span().get_span_context().trace_id:032x}")
+
+    job(name="observe.tick", run=tick, queue=QUEUE, schedule=Every(seconds=float(TICK_SECONDS)))

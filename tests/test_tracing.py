@@ -132,6 +132,21 @@ async def test_without_a_provider_nothing_is_stored_and_the_attempt_starts_its_o
     assert record is not None and record.result["trace_id"] == attempt["trace_id"]
 
 
+async def test_each_tick_of_a_schedule_starts_a_trace_of_its_own(queue: str, tmp_path: Path) -> None:
+    """Two ticks of a declared schedule: two root attempt spans, two different traces."""
+    spans = tmp_path / "spans.jsonl"
+    with worker_process(observe_env(queue, spans, OBSERVE_TICK_SECONDS="0.3")) as worker:
+        await wait_until(lambda: len(worker.named("tick.ran")) >= 2, timeout=10, what="two ticks")
+        await wait_until(lambda: len(exported(spans)) >= 2, what="two tick spans")
+    first, second = worker.named("tick.ran")[:2]
+    assert first["seen_trace_id"] != second["seen_trace_id"]
+    ticks = {s["trace_id"]: s for s in exported(spans)}
+    for line in (first, second):
+        span = ticks[line["seen_trace_id"]]
+        assert span["parent_span_id"] is None and span["links"] == []
+        assert span["attributes"]["messaging.message.id"].startswith("schedule:observe.tick:")
+
+
 async def test_arqs_worker_runs_a_job_stored_with_a_trace_context(queue: str) -> None:
     """The stored trace field is one arq's own worker ignores: it runs the job as usual."""
     with in_memory_tracing():
