@@ -22,7 +22,7 @@ from ..store import connection, scripts
 from ..store.connection import Connection
 
 PAGE = 500
-_FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value)
+_FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
 @dataclass

@@ -20,6 +20,8 @@ from ..clock import now_ms, to_ms
 from ..definition import Delay, Job
 from ..handle import JobFailedError, JobHandle
 from ..records import JobRecord, JobStatus
+from ..runtime import execution
+from ..runtime.execution import Attempt
 from ..store import stored
 from ..store.enqueue import check_job_id
 
@@ -186,11 +188,14 @@ def mock_triggers() -> Iterator[TriggerLog]:
     for job in registry.all_jobs():
         patch(job)
     _active.append(log)
+    stand_in = Attempt("test", "<test>", "default", 1)
+    execution.standalone.append(stand_in)
     try:
         yield log
     finally:
         unsubscribe()
         _active.remove(log)
+        execution.standalone.remove(stand_in)
         for job, attributes in saved.values():
             for name, value in attributes.items():
                 if value is _MISSING:
