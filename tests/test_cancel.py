@@ -3,6 +3,7 @@ within 200 ms with its finally blocks run, and is retained as cancelled, not ret
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ from redis.asyncio import Redis
 
 from jobs import JobCancelledError, JobStatus, admin
 from jobs.settings import get_settings
-from jobs.store import keys
+from jobs.store import connection, keys, scripts
 
 from .cancel_jobs import marker
 from .cli_runner import Cli
@@ -158,3 +159,60 @@ async def test_the_cli_cancels_lists_and_refuses_a_finished_job(cli: Cli, queue:
     assert "CANCELLED" in stats.out
     shown = await cli("show", job_id)
     assert "status:   cancelled" in shown.out or "cancelled" in shown.out
+
+
+async def test_a_cancel_right_after_a_hand_off_never_lets_the_job_complete(
+    define: Define, start_worker: StartWorker, queue: str
+) -> None:
+    """Triggered to an idle worker (handed off) and cancelled at once, over and over: the cancel
+    lands before the attempt starts or while it runs, and every job ends cancelled, none stuck."""
+    completed: list[int] = []
+
+    async def short(payload: int) -> None:
+        await asyncio.sleep(0.3)
+        completed.append(payload)
+
+    job = define(short, attempts=3)
+    worker = await start_worker()
+    (runner,) = worker.runners
+    handles = []
+    for n in range(10):
+        await wait_until(lambda: not runner.running, what="the worker idle again")
+        handle = await job.trigger(n)
+        assert (await handle.cancel()).changed
+        handles.append(handle)
+        await wait_until(lambda h=handle: _status_is(h, JobStatus.CANCELLED), what=f"job {n} cancelled")
+    assert completed == []
+    assert not runner.cancels.stopping  # nothing left behind
+
+
+async def test_a_worker_that_missed_the_message_reads_the_marks_when_it_subscribes_again(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+) -> None:
+    """The cancel published where no worker listened (its subscription was down): once subscribed
+    again, the worker reads its running jobs' marks and stops the marked one."""
+    started = asyncio.Event()
+
+    async def waits(payload: int) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    job = define(waits, attempts=3)
+    worker = await start_worker()
+    (runner,) = worker.runners
+    handle = await job.trigger(1)
+    await started.wait()
+    conn = await connection.for_current_loop()
+    done = await conn.run(
+        scripts.CANCEL,
+        [keys.queue(queue), keys.finished(queue, "cancelled")],
+        [handle.id, b"", b"", 10, "nobody-listens-here", b"cancel:" + handle.id.encode()],
+    )
+    assert done == 2 and (await redis.get(keys.job(handle.id))).startswith(b'{"cancel":1,')
+    assert await handle.status() is JobStatus.RUNNING
+    runner.listener_subscribed(again=True)
+    await wait_until(lambda: _status_is(handle, JobStatus.CANCELLED), what="cancelled after resubscribing")
+
+
+async def _status_is(handle: Any, status: JobStatus) -> bool:
+    return bool(await handle.status() is status)

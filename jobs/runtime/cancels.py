@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import structlog
 
 from ..records import JobRecord
 from ..store import scripts
 from ..store.connection import REDIS_ERRORS, Connection
-from ..store.stored import StoredJob
 
 log = structlog.get_logger("jobs")
 
@@ -52,9 +50,9 @@ class Cancels:
             self.heard = {i: at for i, at in self.heard.items() if now - at <= HEARD_FOR_S}
         self.heard[job_id] = now
 
-    def before_start(self, job_id: str, job: StoredJob) -> bool:
-        """Whether the job about to start was cancelled: marked in the stored job, or heard of."""
-        return job.cancelled or (bool(self.heard) and self.heard.pop(job_id, None) is not None)
+    def heard_of(self, job_id: str) -> bool:
+        """Whether a cancel of the job about to start was heard (and forget it: it is acted on)."""
+        return self.heard.pop(job_id, None) is not None
 
     def stopped(self, job_id: str) -> bool:
         """After the attempt's task raised CancelledError or returned: whether a cancel request
@@ -104,16 +102,18 @@ class Cancels:
                 reason="another worker holds the job now: it took it over after this worker's lock lapsed",
             )
 
-    async def check_marks(self, running: Mapping[str, asyncio.Task[None]], settling: set[Any]) -> None:
-        """After the subscription was down: cancel the running jobs whose stored job is marked."""
-        ids = [job_id for job_id, task in running.items() if task not in settling]
+    async def check_marks(self, running: Callable[[], Mapping[str, asyncio.Task[None]]]) -> None:
+        """After the subscription was down: cancel the running jobs whose stored job is marked
+        (`running()`: the attempts begun, by job id, whose code has not ended)."""
+        ids = list(running())
         if not ids:
             return
         try:
             raws = await self._conn.redis.mget([self._conn.keys.job(i, self._queue) for i in ids])
         except REDIS_ERRORS:
             return
+        now = running()  # as it is after the read: an attempt may have ended meanwhile
         for job_id, raw in zip(ids, raws, strict=True):
-            task = running.get(job_id)
-            if raw is not None and raw.startswith(_MARK) and task is not None and task not in settling:
+            task = now.get(job_id)
+            if raw is not None and raw.startswith(_MARK) and task is not None:
                 self.request(job_id, task)

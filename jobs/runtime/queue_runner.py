@@ -201,15 +201,21 @@ class QueueRunner:
         self.listening = True
         if again and self._handoffs_possible:
             self._recover = True
-        if again and self.running:  # a cancel published while nobody listened: read the marks
-            self._checking_marks = asyncio.create_task(self.cancels.check_marks(self.running, self.slots.settling))
+        if again and self.started:  # a cancel published while nobody listened: read the marks
+            self._checking_marks = asyncio.create_task(self.cancels.check_marks(self._attempts_running))
         self.wake.set()  # anything published while nobody listened
 
     def cancel_requested(self, job_id: bytes) -> None:
         """A cancel of `job_id` was published on the queue's wake channel (see `Cancels`)."""
         key = job_id.decode(errors="backslashreplace")
-        task = self.slots.running.get(key)
-        self.cancels.request(key, task if task is not None and task not in self.slots.settling else None)
+        task = self.slots.running.get(key) if key in self.started else None  # its attempt has begun
+        if task is None or task not in self.slots.settling:  # settling: its code is done, too late
+            self.cancels.request(key, task)
+
+    def _attempts_running(self) -> dict[str, asyncio.Task[None]]:
+        """The tasks of the attempts this runner has begun and whose code has not ended."""
+        running, settling = self.slots.running, self.slots.settling
+        return {i: t for i in self.started if (t := running.get(i)) is not None and t not in settling}
 
     def take_handoff(self, message: bytes) -> None:
         """A trigger handed this runner a job (see scripts.ENQUEUE): start it as if claimed ahead."""
@@ -333,7 +339,7 @@ class QueueRunner:
             name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
             attempt = Attempt(claim.job_id, name, self.queue, claim.attempt, self.progress_writer)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
-            if self.cancels.before_start(claim.job_id, job_data):
+            if job_data.cancelled or (self.cancels.heard and self.cancels.heard_of(claim.job_id)):
                 await self._store_cancelled(claim.job_id, attempt, payload, enqueued, 0)
                 return
             self.started[claim.job_id] = (attempt, started)
