@@ -216,3 +216,18 @@ async def test_a_worker_that_missed_the_message_reads_the_marks_when_it_subscrib
 
 async def _status_is(handle: Any, status: JobStatus) -> bool:
     return bool(await handle.status() is status)
+
+
+async def test_removing_a_cancelled_job_takes_it_off_the_cancelled_list(
+    define: Define, redis: Redis, queue: str
+) -> None:
+    """`jobs remove` of a cancelled record deletes it and its place among the queue's cancelled jobs."""
+
+    async def work(payload: int) -> None: ...
+
+    handle = await define(work).trigger(1)
+    assert (await handle.cancel()).outcome == "cancelled"
+    removed = await admin.remove(handle.id)
+    assert removed.status is JobStatus.CANCELLED
+    assert await redis.zcard(keys.finished(queue, "cancelled")) == 0
+    assert await handle.status() is JobStatus.NOT_FOUND

@@ -445,7 +445,7 @@ async def remove(job_id: str, queue: str | None = None) -> JobInfo:
     layout = conn.keys
     done = await conn.run(
         scripts.REMOVE,
-        [layout.queue(queue), layout.finished(queue, "completed"), layout.finished(queue, "failed")],
+        [layout.queue(queue), *(layout.finished(queue, s.value) for s in RETAINED)],
         [job_id],
     )
     if done < 0:
