@@ -8,10 +8,10 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from jobs import InvalidProgressError, JobStatus, NoAttemptError, admin, current_attempt
+from jobs import InvalidProgressError, JobCancelledError, JobStatus, NoAttemptError, admin, current_attempt
 from jobs.runtime import execution
 from jobs.store import keys
-from jobs.testing import mock_triggers
+from jobs.testing import mock_triggers, reported_progress, run_triggered
 
 from .cli_runner import Cli
 from .conftest import Define, StartWorker
@@ -109,3 +109,27 @@ def test_outside_any_job_current_attempt_raises_a_clear_error() -> None:
             current_attempt()
     finally:
         execution.standalone.extend(saved)
+
+
+async def test_mocked_triggers_cancel_in_the_trigger_log_and_keep_progress_in_memory(define: Define) -> None:
+    """Under `mock_triggers()`: a cancelled job is skipped by `run_triggered()` and reads as
+    cancelled; the one that ran reported progress, kept in memory, and cannot be cancelled any more."""
+
+    async def steps(payload: int) -> int:
+        await current_attempt().report_progress(0.5, message="half")
+        return payload
+
+    job = define(steps)
+    with mock_triggers():
+        kept, dropped = await job.trigger(1), await job.trigger(2)
+        assert (await dropped.cancel()).outcome == "cancelled"
+        records = await run_triggered()
+        assert [r.id for r in records] == [kept.id]
+        assert await dropped.status() is JobStatus.CANCELLED
+        with pytest.raises(JobCancelledError):
+            await dropped.result()
+        assert (await kept.cancel()).outcome == "finished"
+        assert await kept.result() == 1
+        progress = await kept.progress()
+        assert progress is not None and progress.message == "half"
+        assert reported_progress(kept) == progress

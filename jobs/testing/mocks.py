@@ -19,10 +19,12 @@ from .. import registry, trigger_keys
 from ..clock import now_ms, to_ms
 from ..definition import Delay, Job
 from ..handle import JobHandle
+from ..progress import Progress
 from ..records import JobRecord, JobStatus
 from ..runtime import execution
 from ..runtime.execution import Attempt
 from ..store import stored
+from ..store.cancel import CancelResult, cancelled_record
 from ..store.enqueue import check_job_id
 
 _MISSING: Any = object()
@@ -74,6 +76,14 @@ class MockedJobHandle(JobHandle):
                 "call `await jobs.testing.run_triggered()` first, or use the jobs_worker fixture for a real worker"
             )
         return self.finished_result(record)
+
+    async def cancel(self) -> CancelResult:
+        """Cancel it in the test's trigger log: not run yet, it never will (`run_triggered()` skips it)."""
+        return self._log().cancel(self.id)
+
+    async def progress(self) -> Progress | None:
+        """What it reported while `run_triggered()` ran it (kept in memory)."""
+        return execution.local_progress.latest.get(self.id)
 
     def _log(self) -> TriggerLog:
         assert self.trigger_log is not None, "a MockedJobHandle is made by a mocked trigger"
@@ -161,6 +171,22 @@ class TriggerLog:
         self._keys[(job.name, rule.key)] = (len(self.triggered), now)
         self.triggered.append(Triggered(job, handle, payload, rule.delay_ms(None), now))
         return handle
+
+    def cancel(self, job_id: str) -> CancelResult:
+        """What the real cancel does, on this log: a job not run yet is taken out and recorded as
+        cancelled; one that ran is left alone."""
+        record = self.records.get(job_id)
+        if record is not None:
+            return CancelResult(job_id, "finished", record.status, f"job {job_id} is {record.status.value} already")
+        pending = self.triggered[self._taken :]
+        item = next((t for t in pending if t.handle.id == job_id), None)
+        if item is None:
+            return CancelResult(job_id, "not_found", JobStatus.NOT_FOUND, f"no job with id {job_id!r}")
+        self.triggered.remove(item)
+        self.records[job_id] = cancelled_record(
+            job_id, item.job.name, item.job.queue, item.payload, 0, item.enqueued_ms, 0, "cancelled before it started"
+        )
+        return CancelResult(job_id, "cancelled", JobStatus.QUEUED, "cancelled: it will not run")
 
     def take(self) -> Triggered | None:
         """The oldest triggered job `run_triggered` has not run yet, if any."""
