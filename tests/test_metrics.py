@@ -60,7 +60,7 @@ async def test_a_worker_serves_exactly_the_counts_of_what_it_ran(queue: str, cli
         assert stats.code == 0, stats.err
         (counts,) = json.loads(stats.out)
         assert (counts["completed"], counts["failed"], counts["scheduled"]) == (5, 1, 1)
-        for state in ("queued", "scheduled", "running", "completed", "failed"):
+        for state in ("queued", "scheduled", "running", "completed", "failed", "cancelled"):
             assert value(found, "jobs_queue_jobs", queue=queue, state=state) == counts[state], state
         worker.send(__import__("signal").SIGTERM)
         assert await worker.exit_code(timeout=15) == 0
@@ -128,7 +128,7 @@ async def test_the_dashboard_serves_the_queue_gauges(queue: str) -> None:
     found = samples(response.text)
     counts = await admin.counts(queue)
     assert (counts.queued, counts.scheduled) == (1, 1)
-    for state in ("queued", "scheduled", "running", "completed", "failed"):
+    for state in ("queued", "scheduled", "running", "completed", "failed", "cancelled"):
         assert value(found, "jobs_queue_jobs", queue=queue, state=state) == getattr(counts, state), state
     assert not any(name.startswith("jobs_completed") for name, _ in found), "no worker counters on the dashboard"
 
@@ -156,7 +156,7 @@ async def test_concurrent_scrapes_within_a_second_share_one_read() -> None:
 
     async def read() -> list[QueueCounts]:
         await asyncio.sleep(0.01)
-        return [QueueCounts("q", 1, 2, 3, 4, 5, False)]
+        return [QueueCounts("q", 1, 2, 3, 4, 5, False, 6)]
 
     gauges = QueueGauges(read, cache_seconds=60)
     await asyncio.gather(*(gauges.refresh() for _ in range(10)))
@@ -169,6 +169,7 @@ async def test_concurrent_scrapes_within_a_second_share_one_read() -> None:
         ("running", 3),
         ("completed", 4),
         ("failed", 5),
+        ("cancelled", 6),
     ]
 
 

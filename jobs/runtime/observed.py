@@ -52,11 +52,12 @@ def ended(watch: Watch, outcome: Outcome) -> None:
             span.ended("retried" if kind is Retrying else "failed", outcome.error)
 
 
-def released(watch: Watch) -> None:
-    """Cancelled by a shutdown and given back: no outcome (its span says so)."""
+def released(watch: Watch, why: str) -> None:
+    """Interrupted: `released` by a shutdown (given back) or `cancelled` (`jobs cancel`); no
+    counter moves, its span says which."""
     span = watch[1]
     if span is not None:
-        span.ended("released", None)
+        span.ended(why, None)
 
 
 def rejected(observer: Observer, queue: str) -> None:

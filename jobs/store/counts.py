@@ -28,12 +28,13 @@ class QueueCounts:
     completed: int  # retained, so at most the keep limit
     failed: int
     paused: bool
+    cancelled: int = 0  # retained as cancelled, so at most the keep limit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-STATES = ("queued", "scheduled", "running", "completed", "failed")
+STATES = ("queued", "scheduled", "running", "completed", "failed", "cancelled")
 
 
 async def read(
@@ -56,10 +57,11 @@ async def read(
             pipe.zcard(layout.finished(queue, "completed"))
             pipe.zcard(layout.finished(queue, "failed"))
             pipe.sismember(layout.paused(queue), queue)
+            pipe.zcard(layout.finished(queue, "cancelled"))
         replies = await pipe.execute()
     result = []
     for index, queue in enumerate(names):
-        due, size, completed, failed, paused = (int(v) for v in replies[index * 5 : index * 5 + 5])
+        due, size, completed, failed, paused, cancelled = (int(v) for v in replies[index * 6 : index * 6 + 6])
         busy = min(len(running.get(queue, ())), due)
-        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused)))
+        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused), cancelled))
     return result

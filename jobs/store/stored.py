@@ -18,6 +18,7 @@ class StoredJob:
     name: str
     payload: Any
     enqueued_ms: int
+    cancelled: bool = False  # marked by `jobs cancel` while a worker held it (store/lua/cancel.lua)
     trace: Any = None  # the trigger's W3C trace context ({"traceparent": ...}), read only when asked
 
 
@@ -52,7 +53,7 @@ def decode(raw: bytes | None, trace: bool = False) -> StoredJob:
             raise UndecodableJob(f"the stored job holds {_short(problem)}, which `trigger` refuses; it was not run")
     enqueued = data.get("et")
     enqueued_ms = enqueued if isinstance(enqueued, int) else 0
-    return StoredJob(data["f"], payload, enqueued_ms, data.get("trace") if trace else None)
+    return StoredJob(data["f"], payload, enqueued_ms, "cancel" in data, data.get("trace") if trace else None)
 
 
 def shown_name(name: str) -> str:
