@@ -21,6 +21,7 @@ from ..definition import Job
 from ..settings import Settings, get_settings
 from ..store import subscription
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
+from ..store.eviction import warn_if_evicting
 from . import heartbeat
 from .loop_watch import LoopWatchdog
 from .outage import Outage
@@ -80,6 +81,7 @@ class Worker:
                 log.info("worker.stopped", **self.totals())
                 return
             reachable.result()
+            await warn_if_evicting(conn)
             await self._serve(conn)
         finally:
             await conn.aclose()

@@ -1,0 +1,159 @@
+"""A private Sentinel deployment for the failover tests: one master, one replica, three sentinels.
+
+Each is a `redis-server` on a free port (the sentinels run `redis-server <file> --sentinel` with
+a config file in the test's directory, which Sentinel rewrites as it learns). The sentinels
+agree (quorum 2) that a master is down after `DOWN_AFTER_MS` without answers, then promote the
+replica: a failover takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from .processes import closed_port
+from .redis_server import RedisServer, redis_server
+
+SERVICE = "jobs-test"
+DOWN_AFTER_MS = 1000
+SENTINELS = 3
+
+
+@dataclass
+class SentinelProcess:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, master_port: int) -> None:
+        config = self.directory / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\nlogfile {self.directory / 'sentinel.log'}\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2\n"
+            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {SERVICE} 5000\n"
+            f"sentinel parallel-syncs {SERVICE} 1\n"
+        )
+        self.process = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@dataclass
+class SentinelDeployment:
+    master: RedisServer
+    replica: RedisServer
+    sentinels: list[SentinelProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """What the library is given: every sentinel, the service, database 0."""
+        nodes = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{nodes}/{SERVICE}/0"
+
+    def servers(self) -> list[RedisServer]:
+        return [self.master, self.replica]
+
+    def master_port(self) -> int:
+        """The master's port as the first sentinel that answers says."""
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError), contextlib.closing(sentinel.client()) as client:
+                address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+                if address:
+                    return int(address[1])
+        raise AssertionError("no sentinel answers")
+
+    def current_master(self) -> RedisServer:
+        port = self.master_port()
+        return next(s for s in self.servers() if s.port == port)
+
+    def current_replica(self) -> RedisServer:
+        port = self.master_port()
+        return next(s for s in self.servers() if s.port != port)
+
+    def failover(self) -> None:
+        """SENTINEL FAILOVER, as an operator would for maintenance; returns once it is done."""
+        before = self.master_port()
+        with contextlib.closing(self.sentinels[0].client()) as client:
+            client.execute_command("SENTINEL", "FAILOVER", SERVICE)
+        self.wait_for_master(lambda port: port != before)
+
+    def wait_for_master(self, condition: object = None, timeout: float = 30.0) -> int:
+        """Wait until every sentinel names the same master (one `condition(port)` accepts, if
+        given) and that server says it is a master with a connected replica."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ports = set()
+            for sentinel in self.sentinels:
+                with contextlib.suppress(redis.RedisError), contextlib.closing(sentinel.client()) as client:
+                    address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+                    ports.add(int(address[1]) if address else None)
+            if len(ports) == 1 and None not in ports:
+                port = ports.pop()
+                if (condition is None or condition(port)) and _is_master_with_replica(port):  # type: ignore[operator]
+                    return port
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the sentinels did not agree on a new master within {timeout}s: {ports}")
+            time.sleep(0.05)
+
+    def wait_until_monitored(self, timeout: float = 30.0) -> None:
+        """Every sentinel knows the replica and the other sentinels (a failover needs both)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = 0
+            for sentinel in self.sentinels:
+                with contextlib.suppress(redis.RedisError), contextlib.closing(sentinel.client()) as client:
+                    master = client.sentinel_master(SERVICE)
+                    if master["num-slaves"] >= 1 and master["num-other-sentinels"] >= SENTINELS - 1:
+                        ready += 1
+            if ready == len(self.sentinels):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the sentinels did not see each other and the replica within {timeout}s")
+            time.sleep(0.1)
+
+
+def _is_master_with_replica(port: int) -> bool:
+    with contextlib.suppress(redis.RedisError), contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as client:
+        info = client.info("replication")
+        return info.get("role") == "master" and int(info.get("connected_slaves", 0)) >= 1
+    return False
+
+
+@contextlib.contextmanager
+def redis_sentinel(directory: Path, *master_options: str) -> Iterator[SentinelDeployment]:
+    """A master, its replica and three sentinels watching them, stopped on the way out."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    with contextlib.ExitStack() as stack:
+        master = stack.enter_context(redis_server(directory / "master", *master_options))
+        replica = stack.enter_context(
+            redis_server(directory / "replica", "--replicaof", "127.0.0.1", str(master.port), *master_options)
+        )
+        deployment = SentinelDeployment(master, replica)
+        for index in range(SENTINELS):
+            sentinel_dir = directory / f"sentinel-{index}"
+            sentinel_dir.mkdir(parents=True)
+            sentinel = SentinelProcess(closed_port(), sentinel_dir)
+            stack.callback(sentinel.stop)
+            sentinel.start(master.port)
+            deployment.sentinels.append(sentinel)
+        deployment.wait_for_master()
+        deployment.wait_until_monitored()
+        yield deployment
