@@ -132,7 +132,8 @@ class SentinelDeployment:
 def _is_master_with_replica(port: int) -> bool:
     with contextlib.suppress(redis.RedisError), contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as client:
         info = client.info("replication")
-        return info.get("role") == "master" and int(info.get("connected_slaves", 0)) >= 1
+        replica = info.get("slave0")
+        return info.get("role") == "master" and isinstance(replica, dict) and replica.get("state") == "online"
     return False
 
 

@@ -25,14 +25,15 @@ SAFE_POLICY = "noeviction"
 async def warn_if_evicting(conn: Connection) -> None:
     """Log `redis.eviction_policy` (a warning) for each server whose policy may delete jobs."""
     if isinstance(conn.redis, Redis):
-        await _check(conn.redis, None)
+        await check_policy(conn.redis, None)
         return
     await conn.redis.initialize()
     for node in conn.redis.get_primaries():
-        await _check(node, node.name)
+        await check_policy(node, node.name)
 
 
-async def _check(server: Any, node: str | None) -> None:
+async def check_policy(server: Any, node: str | None = None) -> None:
+    """The check for one server (a client, or a cluster node): arq's worker has no `Connection`."""
     where = {} if node is None else {"node": node}
     try:
         reply = await server.execute_command("CONFIG", "GET", "maxmemory-policy")
