@@ -25,6 +25,15 @@ from .redis_server import RedisServer, redis_server
 SERVICE = "jobs-test"
 DOWN_AFTER_MS = 1000
 SENTINELS = 3
+QUICK_SYNC = ("--repl-diskless-sync-delay", "0")  # a replica syncs at once, not after 5 s
+
+
+def wait_until_in_sync(master: RedisServer, timeout: float = 10.0) -> None:
+    """Until `master`'s replica is online (its first sync done): WAIT counts only such replicas."""
+    deadline = time.monotonic() + timeout
+    while not _is_master_with_replica(master.port):
+        assert time.monotonic() < deadline, f"no replica of {master.port} came in sync within {timeout}s"
+        time.sleep(0.02)
 
 
 @dataclass
@@ -143,9 +152,10 @@ def redis_sentinel(directory: Path, *master_options: str) -> Iterator[SentinelDe
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     with contextlib.ExitStack() as stack:
-        master = stack.enter_context(redis_server(directory / "master", *master_options))
+        options = (*QUICK_SYNC, *master_options)
+        master = stack.enter_context(redis_server(directory / "master", *options))
         replica = stack.enter_context(
-            redis_server(directory / "replica", "--replicaof", "127.0.0.1", str(master.port), *master_options)
+            redis_server(directory / "replica", "--replicaof", "127.0.0.1", str(master.port), *options)
         )
         deployment = SentinelDeployment(master, replica)
         for index in range(SENTINELS):
