@@ -12,7 +12,7 @@ import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,22 +103,29 @@ class SentinelDeployment:
             client.execute_command("SENTINEL", "FAILOVER", SERVICE)
         self.wait_for_master(lambda port: port != before)
 
-    def wait_for_master(self, condition: object = None, timeout: float = 30.0) -> int:
+    def agreed_master(self) -> int | None:
+        """The master's port if every sentinel names the same one, else None."""
+        ports = set()
+        for sentinel in self.sentinels:
+            try:
+                with contextlib.closing(sentinel.client()) as client:
+                    address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+            except redis.RedisError:
+                return None
+            ports.add(int(address[1]) if address else None)
+        found = ports.pop() if len(ports) == 1 else None
+        return found
+
+    def wait_for_master(self, condition: Callable[[int], bool] | None = None, timeout: float = 30.0) -> int:
         """Wait until every sentinel names the same master (one `condition(port)` accepts, if
-        given) and that server says it is a master with a connected replica."""
+        given) and that server says it is a master with a replica in sync."""
         deadline = time.monotonic() + timeout
         while True:
-            ports = set()
-            for sentinel in self.sentinels:
-                with contextlib.suppress(redis.RedisError), contextlib.closing(sentinel.client()) as client:
-                    address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
-                    ports.add(int(address[1]) if address else None)
-            if len(ports) == 1 and None not in ports:
-                port = ports.pop()
-                if (condition is None or condition(port)) and _is_master_with_replica(port):  # type: ignore[operator]
-                    return port
+            port = self.agreed_master()
+            if port is not None and (condition is None or condition(port)) and _is_master_with_replica(port):
+                return port
             if time.monotonic() > deadline:
-                raise AssertionError(f"the sentinels did not agree on a new master within {timeout}s: {ports}")
+                raise AssertionError(f"the sentinels did not agree on a master within {timeout}s")
             time.sleep(0.05)
 
     def wait_until_monitored(self, timeout: float = 30.0) -> None:
@@ -136,6 +143,10 @@ class SentinelDeployment:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the sentinels did not see each other and the replica within {timeout}s")
             time.sleep(0.1)
+
+
+def redis_client(server: RedisServer) -> redis.Redis:
+    return redis.Redis(port=server.port, socket_timeout=5)
 
 
 def _is_master_with_replica(port: int) -> bool:

@@ -64,15 +64,8 @@ async def _promoted(deployment: SentinelDeployment, old_port: int) -> int:
     """Wait until every sentinel names a new master (it has no replica yet: the old one is dead)."""
 
     def agreed() -> int | None:
-        ports = set()
-        for sentinel in deployment.sentinels:
-            try:
-                with sentinel.client() as client:
-                    address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "jobs-test")
-            except Exception:
-                return None
-            ports.add(int(address[1]) if address else None)
-        return ports.pop() if len(ports) == 1 and old_port not in ports and None not in ports else None
+        port = deployment.agreed_master()
+        return port if port != old_port else None
 
     port: int = await wait_until(lambda: asyncio.to_thread(agreed), timeout=30, interval=0.1, what="a new master")
     return port

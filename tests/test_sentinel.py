@@ -28,7 +28,7 @@ from .dashboard_support import http
 from .fault_support import report
 from .helpers import wait_until
 from .processes import ARQ, process_env, remote_job, run_to_exit
-from .sentinel_setup import SentinelDeployment, redis_sentinel
+from .sentinel_setup import SERVICE, SentinelDeployment, redis_client, redis_sentinel
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +157,30 @@ def test_arqs_worker_refuses_what_its_sentinel_support_cannot_do_in_one_line(dep
     tls = deployment.url.replace("redis+sentinel", "rediss+sentinel")
     with pytest.raises(StartupError, match="plain connections"):
         arq_worker_settings(load_settings(redis_url=tls))
+
+
+async def test_a_master_demoted_under_an_open_link_answers_readonly_and_the_next_trigger_reaches_the_new_one(
+    tmp_path: Path, define: Define, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Roles swapped by hand (no Sentinel failover, so nobody disconnects the clients): the lean link
+    still talks to the old master, now a replica. Its READONLY breaks the link; the next trigger asks
+    the sentinels again and reaches the new master."""
+    with redis_sentinel(tmp_path / "own") as own:
+        monkeypatch.setenv("REDIS_URL", own.url)
+        get_settings.cache_clear()
+        made = define(double)
+        await made.trigger({"n": 1})  # opens the link to the master
+        old, new = own.current_master(), own.current_replica()
+        with redis_client(new) as promoted, redis_client(old) as demoted:
+            promoted.execute_command("REPLICAOF", "NO", "ONE")
+            demoted.execute_command("REPLICAOF", "127.0.0.1", str(new.port))
+        for sentinel in own.sentinels:  # as an operator would after a manual switch
+            with sentinel.client() as client:
+                client.execute_command("SENTINEL", "REMOVE", SERVICE)
+                client.execute_command("SENTINEL", "MONITOR", SERVICE, "127.0.0.1", new.port, 2)
+        with pytest.raises(RedisUnavailableError, match="demoted"):
+            await made.trigger({"n": 2})
+        handle = await made.trigger({"n": 3})
+        with redis_client(new) as promoted:
+            assert promoted.exists(keys.job(handle.id))
+        await connection.disconnect()
