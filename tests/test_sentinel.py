@@ -92,7 +92,7 @@ async def test_triggers_a_worker_and_the_dashboard_follow_a_failover_within_seco
     from jobs.dashboard import dashboard
 
     made = define(double)
-    await start_worker(redis_url=behind_sentinel.url)
+    await start_worker(redis_url=behind_sentinel.url, jobs_poll_interval=30.0)  # wake-ups, not polls
     assert await (await made.trigger({"n": 1})).result(timeout=5) == 2
     before = behind_sentinel.master_port()
     await asyncio.to_thread(behind_sentinel.failover)
@@ -104,11 +104,20 @@ async def test_triggers_a_worker_and_the_dashboard_follow_a_failover_within_seco
     assert behind_sentinel.master_port() != before
     async with master_client(behind_sentinel) as master:
         assert await master.exists(keys.record(handle.id)), "the job ran on the new master"
+        subscribed = await wait_until(
+            lambda: _subscribers(master, keys.DEFAULT.wake_channel(queue)), timeout=10, what="subscribed again"
+        )
+        assert subscribed == 1, "the worker's subscription moved to the new master"
     async with http(dashboard()) as client:
         page = await client.get(f"/jobs/{handle.id}")
         assert page.status_code == 200 and "completed" in page.text.lower()
     report("sentinel-failover", trigger_after_s=round(triggered_after, 2), job_done_after_s=round(done_after, 2))
     assert done_after < 10, "the worker follows the new master within seconds"
+
+
+async def _subscribers(redis: Redis, channel: str) -> int:
+    [(_, count)] = await redis.pubsub_numsub(channel)
+    return int(count)
 
 
 async def test_the_jobs_command_works_through_a_sentinel_url(
