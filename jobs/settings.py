@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     jobs_dashboard_password: SecretStr | None = None
     jobs_sentinel_password: SecretStr | None = None  # unset: the sentinels take REDIS_URL's credentials
     jobs_wait_replicas: int = Field(default=0, ge=0)
-    jobs_wait_replicas_timeout_ms: int = Field(default=1000, ge=1)
+    jobs_wait_replicas_timeout_ms: int = Field(default=1000, ge=1, le=20_000)  # below a command's 30 s timeout
 
     @field_validator("redis_url")
     @classmethod

@@ -193,3 +193,13 @@ async def test_a_master_demoted_under_an_open_link_answers_readonly_and_the_next
         with redis_client(new) as promoted:
             assert promoted.exists(keys.job(handle.id))
         await connection.disconnect()
+
+
+async def test_a_service_the_sentinels_do_not_know_is_one_line(
+    deployment: SentinelDeployment, queue: str, tmp_path: Path
+) -> None:
+    unknown = deployment.url.replace(f"/{SERVICE}/", "/no-such-service/")
+    cli = runner(queue, tmp_path, unknown)
+    stats = await cli("stats", env={"JOBS_CONNECT_TIMEOUT": "1"})
+    assert stats.code != 0
+    assert "No master found for 'no-such-service'" in stats.err and "Traceback" not in stats.err, stats.err

@@ -67,7 +67,12 @@ def test_a_good_sentinel_url_and_wait_settings_are_accepted(monkeypatch: pytest.
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("JOBS_WAIT_REPLICAS", "-1"), ("JOBS_WAIT_REPLICAS", "some"), ("JOBS_WAIT_REPLICAS_TIMEOUT_MS", "0")],
+    [
+        ("JOBS_WAIT_REPLICAS", "-1"),
+        ("JOBS_WAIT_REPLICAS", "some"),
+        ("JOBS_WAIT_REPLICAS_TIMEOUT_MS", "0"),
+        ("JOBS_WAIT_REPLICAS_TIMEOUT_MS", "60000"),
+    ],
 )
 def test_a_bad_wait_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)

@@ -75,10 +75,10 @@ class ScriptLink:
         """`call_and_wait` for keys already checked against the script's header."""
         command = pack(("EVALSHA", script.sha, len(keys), *keys, *args)) + pack(("WAIT", replicas, timeout_ms))
         try:
-            reply, acknowledged = await self._send(command, 2)
+            reply, acknowledged = await self._send_several(command, 2)
         except NoScriptError:
             await self._send(pack(("SCRIPT", "LOAD", script.text)))
-            reply, acknowledged = await self._send(command, 2)
+            reply, acknowledged = await self._send_several(command, 2)
         return reply, int(acknowledged)
 
     async def close(self) -> None:
@@ -86,12 +86,16 @@ class ScriptLink:
         if replies is not None:
             await replies.close()
 
-    async def _send(self, packed: bytes, count: int = 1) -> Any:
+    async def _send(self, packed: bytes) -> Any:
         replies = self._replies
         if replies is None or replies.broken is not None:
             replies = await self._reopen()
-        if count == 1:
-            return await replies.send(packed)
+        return await replies.send(packed)
+
+    async def _send_several(self, packed: bytes, count: int) -> list[Any]:
+        replies = self._replies
+        if replies is None or replies.broken is not None:
+            replies = await self._reopen()
         return await replies.send_several(packed, count)
 
     async def _reopen(self) -> _Replies:
