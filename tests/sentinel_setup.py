@@ -31,7 +31,7 @@ QUICK_SYNC = ("--repl-diskless-sync-delay", "0")  # a replica syncs at once, not
 def wait_until_in_sync(master: RedisServer, timeout: float = 10.0) -> None:
     """Until `master`'s replica is online (its first sync done): WAIT counts only such replicas."""
     deadline = time.monotonic() + timeout
-    while not _is_master_with_replica(master.port):
+    while not _is_master_with_replica(master.port, master.password):
         assert time.monotonic() < deadline, f"no replica of {master.port} came in sync within {timeout}s"
         time.sleep(0.02)
 
@@ -40,23 +40,36 @@ def wait_until_in_sync(master: RedisServer, timeout: float = 10.0) -> None:
 class SentinelProcess:
     port: int
     directory: Path
+    password: str | None = None  # its own (requirepass)
+    master_password: str | None = None  # the data nodes' (auth-pass)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, master_port: int) -> None:
         config = self.directory / "sentinel.conf"
-        config.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\nlogfile {self.directory / 'sentinel.log'}\n"
-            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2\n"
-            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
-            f"sentinel failover-timeout {SERVICE} 5000\n"
-            f"sentinel parallel-syncs {SERVICE} 1\n"
-        )
+        lines = [
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            f"dir {self.directory}",
+            f"logfile {self.directory / 'sentinel.log'}",
+            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2",
+            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
+            f"sentinel failover-timeout {SERVICE} 5000",
+            f"sentinel parallel-syncs {SERVICE} 1",
+        ]
+        if self.master_password is not None:
+            lines.append(f"sentinel auth-pass {SERVICE} {self.master_password}")
+        if self.password is not None:
+            lines.append(f"requirepass {self.password}")  # and the other sentinels ask with it too
+            lines.append(f"sentinel sentinel-pass {self.password}")
+        config.write_text("\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2, socket_connect_timeout=2
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -72,9 +85,10 @@ class SentinelDeployment:
 
     @property
     def url(self) -> str:
-        """What the library is given: every sentinel, the service, database 0."""
+        """What the library is given: every sentinel, the service, database 0 (and the master's password)."""
         nodes = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{nodes}/{SERVICE}/0"
+        auth = f":{self.master.password}@" if self.master.password else ""
+        return f"redis+sentinel://{auth}{nodes}/{SERVICE}/0"
 
     def servers(self) -> list[RedisServer]:
         return [self.master, self.replica]
@@ -122,7 +136,8 @@ class SentinelDeployment:
         deadline = time.monotonic() + timeout
         while True:
             port = self.agreed_master()
-            if port is not None and (condition is None or condition(port)) and _is_master_with_replica(port):
+            ready = port is not None and _is_master_with_replica(port, self.master.password)
+            if port is not None and ready and (condition is None or condition(port)):
                 return port
             if time.monotonic() > deadline:
                 raise AssertionError(f"the sentinels did not agree on a master within {timeout}s")
@@ -146,11 +161,12 @@ class SentinelDeployment:
 
 
 def redis_client(server: RedisServer) -> redis.Redis:
-    return redis.Redis(port=server.port, socket_timeout=5)
+    return redis.Redis(port=server.port, password=server.password, socket_timeout=5)
 
 
-def _is_master_with_replica(port: int) -> bool:
-    with contextlib.suppress(redis.RedisError), contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as client:
+def _is_master_with_replica(port: int, password: str | None = None) -> bool:
+    client = redis.Redis(port=port, password=password, socket_timeout=2)
+    with contextlib.suppress(redis.RedisError), contextlib.closing(client):
         info = client.info("replication")
         replica = info.get("slave0")
         return info.get("role") == "master" and isinstance(replica, dict) and replica.get("state") == "online"
@@ -158,21 +174,26 @@ def _is_master_with_replica(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def redis_sentinel(directory: Path, *master_options: str) -> Iterator[SentinelDeployment]:
-    """A master, its replica and three sentinels watching them, stopped on the way out."""
+def redis_sentinel(
+    directory: Path, *master_options: str, password: str | None = None, sentinel_password: str | None = None
+) -> Iterator[SentinelDeployment]:
+    """A master, its replica and three sentinels watching them, stopped on the way out; `password`
+    is the data nodes' (requirepass and masterauth), `sentinel_password` the sentinels' own."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     with contextlib.ExitStack() as stack:
-        options = (*QUICK_SYNC, *master_options)
-        master = stack.enter_context(redis_server(directory / "master", *options))
+        options = (*QUICK_SYNC, *(("--masterauth", password) if password else ()), *master_options)
+        master = stack.enter_context(redis_server(directory / "master", *options, password=password))
         replica = stack.enter_context(
-            redis_server(directory / "replica", "--replicaof", "127.0.0.1", str(master.port), *options)
+            redis_server(
+                directory / "replica", "--replicaof", "127.0.0.1", str(master.port), *options, password=password
+            )
         )
         deployment = SentinelDeployment(master, replica)
         for index in range(SENTINELS):
             sentinel_dir = directory / f"sentinel-{index}"
             sentinel_dir.mkdir(parents=True)
-            sentinel = SentinelProcess(closed_port(), sentinel_dir)
+            sentinel = SentinelProcess(closed_port(), sentinel_dir, sentinel_password, password)
             stack.callback(sentinel.stop)
             sentinel.start(master.port)
             deployment.sentinels.append(sentinel)

@@ -203,3 +203,24 @@ async def test_a_service_the_sentinels_do_not_know_is_one_line(
     stats = await cli("stats", env={"JOBS_CONNECT_TIMEOUT": "1"})
     assert stats.code != 0
     assert "No master found for 'no-such-service'" in stats.err and "Traceback" not in stats.err, stats.err
+
+
+async def test_sentinels_with_a_password_of_their_own_take_jobs_sentinel_password(
+    tmp_path: Path, define: Define, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL carries the master's password; the sentinels' differs and comes from JOBS_SENTINEL_PASSWORD.
+    Without it the sentinels refuse, which is one `RedisUnavailableError` naming the service."""
+    with redis_sentinel(tmp_path / "auth", password="data-secret", sentinel_password="sentinel-secret") as own:
+        monkeypatch.setenv("REDIS_URL", own.url)
+        get_settings.cache_clear()
+        made = define(double)
+        with pytest.raises(RedisUnavailableError, match="No master found for 'jobs-test'") as refused:
+            await made.trigger({"n": 1})
+        assert "data-secret" not in str(refused.value)
+        await connection.disconnect()
+        monkeypatch.setenv("JOBS_SENTINEL_PASSWORD", "sentinel-secret")
+        get_settings.cache_clear()
+        handle = await made.trigger({"n": 2})
+        with redis_client(own.current_master()) as master:
+            assert master.exists(keys.job(handle.id))
+        await connection.disconnect()
