@@ -3,6 +3,7 @@
 Read once by the settings' validation (a malformed URL is one line naming REDIS_URL) and by
 `store.connection.connect`, which asks the first node that answers for the cluster's layout and
 follows it from then on (a node named here may later leave; any one that answers is enough).
+`node_addresses` and `query_options` read the parts a `redis+sentinel://` URL shares (`sentinel_url`).
 """
 
 from __future__ import annotations
