@@ -20,10 +20,12 @@ from .errors import (
     UnknownJobError,
     UnrecoverableError,
 )
-from .handle import JobFailedError, JobHandle
+from .handle import JobCancelledError, JobFailedError, JobHandle
+from .progress import InvalidProgressError, Progress
 from .records import ErrorInfo, JobRecord, JobStatus
-from .runtime.execution import Attempt, current_attempt
+from .runtime.execution import Attempt, NoAttemptError, current_attempt
 from .settings import Settings, SettingsError, get_settings
+from .store.cancel import CancelResult
 from .store.connection import disconnect
 from .store.inspection import get_record, job_status, latest_completed, latest_failed
 from .store.schedules import Schedule, list_schedules, unschedule
@@ -31,11 +33,14 @@ from .store.schedules import Schedule, list_schedules, unschedule
 __all__ = [
     "Attempt",
     "Backoff",
+    "CancelResult",
     "Cron",
     "DuplicateJobError",
     "ErrorInfo",
     "Every",
+    "InvalidProgressError",
     "Job",
+    "JobCancelledError",
     "JobConfig",
     "JobDefinitionError",
     "JobFailedError",
@@ -43,8 +48,10 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobsError",
+    "NoAttemptError",
     "PayloadNotJSONError",
     "PayloadTooLargeError",
+    "Progress",
     "RedisOutOfMemoryError",
     "RedisURLError",
     "RedisUnavailableError",
