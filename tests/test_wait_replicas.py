@@ -70,9 +70,11 @@ async def test_fewer_replicas_than_asked_is_redis_unavailable_naming_the_setting
     pair: tuple[RedisServer, RedisServer], define: Define, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     master, _ = pair
-    waiting_for(monkeypatch, master.admin_url, 2, timeout_ms=100)  # there is one replica
+    waiting_for(
+        monkeypatch, master.admin_url, 2, timeout_ms=100
+    )  # one replica (which a busy machine may not hear from in time)
     made = define(noop)
-    with pytest.raises(RedisUnavailableError, match=r"only 1 of 2 replicas acknowledged.*JOBS_WAIT_REPLICAS"):
+    with pytest.raises(RedisUnavailableError, match=r"only [01] of 2 replicas acknowledged.*JOBS_WAIT_REPLICAS"):
         await made.trigger({"n": 1})
     async with Redis.from_url(master.admin_url) as redis:
         assert await redis.zcard(keys.queue(made.queue)) == 1, "the job is on the master, as the error says"
