@@ -13,6 +13,7 @@ from jobs.settings import load_settings
 from jobs.worker import Worker
 
 from .cluster_setup import redis_cluster
+from .processes import ARQ, parse_json_lines, process_env, run_to_exit
 from .redis_server import redis_server
 
 
@@ -61,3 +62,11 @@ async def test_in_a_cluster_each_primary_is_checked(tmp_path: Path, queue: str, 
         await _burst(cluster.url, queue)
     [warning] = _warnings(logs)
     assert warning["policy"] == "volatile-lru" and warning["node"] == f"127.0.0.1:{evicting.port}"
+
+
+async def test_arqs_worker_warns_too(tmp_path: Path, queue: str) -> None:
+    with redis_server(tmp_path / "redis", "--maxmemory-policy", "allkeys-random") as server:
+        done = run_to_exit([*ARQ, "--burst"], process_env(queue, REDIS_URL=server.admin_url))
+    assert done.returncode == 0, done.output
+    [warning] = [e for e in parse_json_lines(done.stdout) if e["event"] == "redis.eviction_policy"]
+    assert warning["policy"] == "allkeys-random"
