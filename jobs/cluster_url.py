@@ -3,6 +3,7 @@
 Read once by the settings' validation (a malformed URL is one line naming REDIS_URL) and by
 `store.connection.connect`, which asks the first node that answers for the cluster's layout and
 follows it from then on (a node named here may later leave; any one that answers is enough).
+`node_addresses` and `query_options` read the parts a `redis+sentinel://` URL shares (`sentinel_url`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ SCHEMES = ("redis+cluster", "rediss+cluster")
 DEFAULT_PORT = 6379
 FORM = "redis+cluster://[user:password@]host:port[,host:port...] (rediss+cluster:// for TLS)"
 _ADDRESS = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[^:]*))?$")
-_NOT_FOR_A_CLUSTER = ("db", "host", "port", "path", "connection_class")
+_NOT_FROM_A_QUERY = ("host", "port", "path", "connection_class")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,25 +44,37 @@ def parse_cluster_url(url: str) -> ClusterURL:
     credentials, at, hosts = parts.netloc.rpartition("@")
     if not hosts:
         raise ValueError(f"expected at least one node: {FORM}")
-    nodes = tuple(_address(item) for item in hosts.split(","))
+    nodes = node_addresses(hosts)
     path = parts.path.strip("/")
     if path not in ("", "0"):
         raise ValueError(f"a cluster has only database 0, so the URL names none (got /{path}): {FORM}")
-    query = f"?{parts.query}" if parts.query else ""
-    try:  # the options a `redis://` URL with the same query would give
-        options: dict[str, Any] = parse_url(f"redis://localhost{query}")  # type: ignore[no-untyped-call]
-    except ValueError as exc:  # e.g. ?socket_timeout=x
-        raise ValueError(str(exc)) from None
+    options = query_options(parts.query, credentials if at else "")
     if "db" in options and options["db"] != 0:
         raise ValueError(f"a cluster has only database 0 (got ?db={options['db']})")
-    for name in _NOT_FOR_A_CLUSTER:
+    options.pop("db", None)
+    return ClusterURL(nodes, parts.scheme == "rediss+cluster", options)
+
+
+def node_addresses(hosts: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port...` as (host, port) pairs (6379 where no port is given)."""
+    return tuple(_address(item) for item in hosts.split(","))
+
+
+def query_options(query: str, credentials: str) -> dict[str, Any]:
+    """Each connection's keyword arguments for redis-py: what a `redis://` URL with this query
+    string would give, and the `user:password` before the @ (none of host, port or path)."""
+    try:  # the options a `redis://` URL with the same query would give
+        options: dict[str, Any] = parse_url(f"redis://localhost{'?' + query if query else ''}")  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # e.g. ?socket_timeout=x
+        raise ValueError(str(exc)) from None
+    for name in _NOT_FROM_A_QUERY:
         options.pop(name, None)
     user, _, password = credentials.partition(":")
-    if at and user:
+    if user:
         options["username"] = unquote(user)
-    if at and password:
+    if password:
         options["password"] = unquote(password)
-    return ClusterURL(nodes, parts.scheme == "rediss+cluster", options)
+    return options
 
 
 def _address(item: str) -> tuple[str, int]:

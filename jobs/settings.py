@@ -19,10 +19,11 @@ from redis.connection import parse_url
 from .cluster_url import is_cluster_url, parse_cluster_url
 from .errors import JobsError
 from .redaction import redact_url
+from .sentinel_url import is_sentinel_url, parse_sentinel_url
 
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-_SECRETS = {"redis_url", "database_url", "jobs_dashboard_password"}
+_SECRETS = {"redis_url", "database_url", "jobs_dashboard_password", "jobs_sentinel_password"}
 
 
 class SettingsError(JobsError, ValueError):
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     jobs_dashboard_password: SecretStr | None = None
     jobs_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # set: the worker serves /metrics
     jobs_metrics_host: str = "127.0.0.1"
+    jobs_sentinel_password: SecretStr | None = None  # unset: the sentinels take REDIS_URL's credentials
+    jobs_wait_replicas: int = Field(default=0, ge=0)
+    jobs_wait_replicas_timeout_ms: int = Field(default=1000, ge=1, le=20_000)  # below a command's 30 s timeout
 
     @field_validator("redis_url")
     @classmethod
@@ -140,11 +144,14 @@ def check_redis_url(value: str) -> str:
     if is_cluster_url(value):
         parse_cluster_url(value)
         return value
+    if is_sentinel_url(value):
+        parse_sentinel_url(value)
+        return value
     parts = urlsplit(value)
     if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
         raise ValueError(
-            "expected redis://[user:password@]host[:port][/db], rediss://..., unix://path "
-            "or redis+cluster://host:port[,host:port...]"
+            "expected redis://[user:password@]host[:port][/db], rediss://..., unix://path, "
+            "redis+cluster://host:port[,host:port...] or redis+sentinel://host:port[,host:port...]/service_name"
         )
     try:
         port_ok = parts.port != 0  # raises for a port that is not a number from 0 to 65535

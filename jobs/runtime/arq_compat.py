@@ -19,6 +19,7 @@ from arq.connections import RedisSettings
 from arq.worker import Function, func
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
+from redis.sentinel import Sentinel as SyncSentinel
 
 from .. import registry
 from ..clock import now_ms
@@ -26,8 +27,9 @@ from ..cluster_url import is_cluster_url
 from ..definition import Job
 from ..logs.configure import configure_logging, silence_arq
 from ..logs.events import log
+from ..sentinel_url import is_sentinel_url, parse_sentinel_url
 from ..settings import Settings, get_settings
-from ..store import keys
+from ..store import eviction, keys
 from ..store.connection import CONNECTION_ERRORS, as_jobs_error, unavailable
 from . import retention
 from .arq_events import ArqRun
@@ -45,6 +47,7 @@ def worker_settings(settings: Settings | None = None) -> type:
             "REDIS_URL is a Redis Cluster, which arq's worker cannot use (it has no cluster client): "
             "run this library's worker (`jobs worker`) instead"
         )
+    redis_settings = _redis_settings(settings)
     queue = settings.jobs_queue
     silence_arq()
     jobs = [j for j in registry.all_jobs() if j.queue == queue]
@@ -52,6 +55,7 @@ def worker_settings(settings: Settings | None = None) -> type:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         configure_logging(settings.log_format, settings.log_level)
+        await eviction.check_policy(ctx["redis"])
         run.started()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -65,7 +69,7 @@ def worker_settings(settings: Settings | None = None) -> type:
     attributes: dict[str, Any] = {
         "functions": functions,
         "queue_name": keys.queue(queue),
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings,
         "max_jobs": settings.concurrency_for(queue),
         "poll_delay": ARQ_POLL_DELAY,
         "keep_result": 0,
@@ -82,7 +86,7 @@ def wait_for_redis(settings: Settings) -> None:
     """Before arq starts: retry for JOBS_CONNECT_TIMEOUT, then raise `RedisUnavailableError`
     (`RedisURLError` at once for a URL that can never work), as `connection.wait_until_reachable`."""
     url = settings.redis_url
-    client = SyncRedis.from_url(url, socket_connect_timeout=2)
+    client = _sync_client(settings)
     deadline = time.monotonic() + settings.jobs_connect_timeout
     delay = 0.1
     try:
@@ -100,6 +104,44 @@ def wait_for_redis(settings: Settings) -> None:
             delay = min(delay * 2, 2.0)
     finally:
         client.close()
+
+
+def _redis_settings(settings: Settings) -> RedisSettings:
+    """arq's settings for REDIS_URL; for `redis+sentinel://` arq's own Sentinel support, which asks
+    the sentinels over plain connections without credentials: what it cannot do is refused."""
+    if not is_sentinel_url(settings.redis_url):
+        return RedisSettings.from_dsn(settings.redis_url)
+    if settings.jobs_sentinel_password is not None:
+        raise StartupError(
+            "JOBS_SENTINEL_PASSWORD is set, but arq's worker cannot give the sentinels a password "
+            "(it asks them without credentials): run this library's worker (`jobs worker`) instead"
+        )
+    parsed = parse_sentinel_url(settings.redis_url)
+    if parsed.tls:
+        raise StartupError(
+            "REDIS_URL is rediss+sentinel://, but arq's worker asks the sentinels over plain connections: "
+            "run this library's worker (`jobs worker`) instead"
+        )
+    return RedisSettings(
+        host=list(parsed.sentinels),
+        sentinel=True,
+        sentinel_master=parsed.service,
+        database=parsed.db,
+        username=parsed.options.get("username"),
+        password=parsed.options.get("password"),
+    )
+
+
+def _sync_client(settings: Settings) -> SyncRedis:
+    """A blocking client of REDIS_URL (of the service's master, behind Sentinel), as arq's reaches it."""
+    if not is_sentinel_url(settings.redis_url):
+        return SyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
+    parsed = parse_sentinel_url(settings.redis_url)
+    sentinel = SyncSentinel(parsed.sentinels, socket_connect_timeout=2, socket_timeout=2)  # type: ignore[no-untyped-call]
+    client: SyncRedis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        parsed.service, db=parsed.db, socket_connect_timeout=2, **parsed.options
+    )
+    return client
 
 
 def _as_arq_function(job: Job[Any], settings: Settings, arq_run: ArqRun) -> Function:

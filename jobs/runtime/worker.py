@@ -22,6 +22,7 @@ from ..observe.observer import observer_for, serve_metrics
 from ..settings import Settings, get_settings
 from ..store import subscription
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
+from ..store.eviction import warn_if_evicting
 from ..store.keys import CANCEL_MESSAGE_PREFIX
 from . import heartbeat
 from .loop_watch import LoopWatchdog
@@ -85,6 +86,7 @@ class Worker:
                 log.info("worker.stopped", **self.totals())
                 return
             reachable.result()
+            await warn_if_evicting(conn)
             await self._serve(conn)
         finally:
             await conn.aclose()

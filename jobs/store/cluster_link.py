@@ -63,6 +63,39 @@ class ClusterLink:
                 raise
         return await self._through_redis_py(script, keys, args)
 
+    async def call_and_wait(
+        self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any], replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """`ScriptLink.call_and_wait` on the lean link of the node owning KEYS[1] (WAIT counts that
+        connection's writes, so it cannot go through redis-py's pool): a slot in migration is
+        waited out on the lean link, for up to `MIGRATION_WAIT_S`, until MOVED names its new node."""
+        script.check(keys)
+        script = script.variant(CLUSTER)
+        keys = [*keys, migration_guard(keys[0])]
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + MIGRATION_WAIT_S, 0.02
+        while True:
+            node = await self._node_for(keys[0])
+            try:
+                return await self._link(node).call_checked_and_wait(script, keys, args, replicas, timeout_ms)
+            except ResponseError as exc:
+                message = str(exc)
+                if not message.startswith((_MOVED, *_MIGRATING)):
+                    raise
+                if loop.time() > deadline:
+                    raise RedisConnectionError(
+                        f"the slot of {keys[0]!r} was being migrated for {MIGRATION_WAIT_S:g} s ({exc})"
+                    ) from None
+                if message.startswith(_MOVED):
+                    await self._refresh()
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+            except RedisConnectionError:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._refresh()
+                raise
+
     async def close(self) -> None:
         links, self._links = list(self._links.values()), {}
         for link in links:

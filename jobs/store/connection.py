@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 from redis.connection import parse_url
 from redis.exceptions import (
     BusyLoadingError,
@@ -32,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..cluster_url import is_cluster_url, parse_cluster_url
 from ..errors import JobsError, RedisOutOfMemoryError, RedisUnavailableError, RedisURLError
 from ..redaction import redact_url
+from ..sentinel_url import is_sentinel_url, parse_sentinel_url
 from ..settings import get_settings
 from . import scripts
 from .cluster_link import ClusterLink
@@ -59,6 +61,7 @@ class Connection:
     link: ScriptLink | ClusterLink
     url: str
     keys: Layout = DEFAULT
+    sentinel: Sentinel | None = None  # through which `redis` finds its master (`redis+sentinel://`)
 
     async def run(self, script: LuaScript, script_keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """A colder script (EVALSHA through redis-py; in a cluster, through the link, which waits
@@ -77,6 +80,8 @@ class Connection:
     async def aclose(self) -> None:
         await self.link.close()
         await self.redis.aclose()
+        for client in self.sentinel.sentinels if self.sentinel is not None else ():
+            await client.aclose()
 
 
 def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Connection:
@@ -87,6 +92,8 @@ def connect(url: str, *, socket_timeout: float | None = COMMAND_TIMEOUT) -> Conn
     """
     if is_cluster_url(url):
         return _cluster_connection(url, socket_timeout)
+    if is_sentinel_url(url):
+        return _sentinel_connection(url, socket_timeout)
     keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket takes no such option
     client: Redis = Redis.from_url(
         url, socket_connect_timeout=5, socket_timeout=socket_timeout, health_check_interval=30, **keepalive
@@ -108,6 +115,36 @@ def _cluster_connection(url: str, socket_timeout: float | None) -> Connection:
         **parsed.options,
     )
     return Connection(cluster, ClusterLink(cluster, socket_timeout), url, CLUSTER)
+
+
+def _sentinel_connection(url: str, socket_timeout: float | None) -> Connection:
+    """A client of the service's master, found through the sentinels on every new connection
+    (redis-py's `SentinelConnectionPool`), so one broken by a failover reopens to the new master;
+    the lean link opens its connection from the same pool, so it follows the master too."""
+    parsed = parse_sentinel_url(url)
+    secret = get_settings().jobs_sentinel_password
+    to_sentinels = {k: v for k, v in parsed.options.items() if k not in ("username", "password")}
+    if secret is not None:
+        to_sentinels["password"] = secret.get_secret_value()
+    else:  # the same credentials as the master's
+        to_sentinels.update({k: v for k, v in parsed.options.items() if k in ("username", "password")})
+    timeouts = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": 5.0 if socket_timeout is None else min(socket_timeout, 5.0),
+    }
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        parsed.sentinels, sentinel_kwargs={**to_sentinels, **timeouts, "ssl": parsed.tls}, ssl=parsed.tls
+    )
+    client: Redis = sentinel.master_for(
+        parsed.service,
+        db=parsed.db,
+        socket_connect_timeout=5,
+        socket_timeout=socket_timeout,
+        socket_keepalive=True,
+        health_check_interval=30,
+        **parsed.options,
+    )
+    return Connection(client, ScriptLink(client, socket_timeout), url, sentinel=sentinel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +257,7 @@ def as_jobs_error(url: str, exc: BaseException) -> RedisUnavailableError | None:
     if isinstance(exc, InvalidResponse):
         return RedisURLError(f"REDIS_URL={redact_url(url)}: the server there is not Redis ({_reason(url, exc)})")
     if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
-        database = parse_url(url).get("db", 0)  # type: ignore[no-untyped-call]
+        database = parse_sentinel_url(url).db if is_sentinel_url(url) else parse_url(url).get("db", 0)  # type: ignore[no-untyped-call]
         return RedisURLError(f"REDIS_URL={redact_url(url)}: the server has no database {database} ({exc})")
     if isinstance(exc, CONNECTION_ERRORS) or (isinstance(exc, RedisClusterException) and cluster_unreachable(exc)):
         return unavailable(url, exc)

@@ -1,6 +1,8 @@
 """Write triggered jobs to Redis, already validated and encoded (`Job.trigger`): one script call per batch.
 
 The script hands a job due now straight to an idle worker, if one is registered (see ENQUEUE).
+With `JOBS_WAIT_REPLICAS=N` the call is followed, on the same connection, by Redis' `WAIT N`: a
+trigger returns once N replicas hold the jobs, so a failover right after it loses none of them.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ import secrets
 import time
 from typing import Any
 
+from ..errors import RedisUnavailableError
+from ..redaction import redact_url
+from ..settings import get_settings
 from . import connection, scripts
+from .connection import Connection
 from .keys import Layout
+from .scripts import LuaScript
 
 _last_ns = 0
 
@@ -50,7 +57,10 @@ async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int, *, ch
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
     try:
-        added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
+        if not get_settings().jobs_wait_replicas:
+            added = await conn.link.call(scripts.ENQUEUE, script_keys, args)
+        else:
+            added = await _call_and_wait(conn, scripts.ENQUEUE, script_keys, args)
     except Exception as exc:
         error = connection.as_jobs_error(conn.url, exc)
         if error is None:
@@ -73,10 +83,28 @@ async def write_keyed(
     args = [layout.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due]
     script_keys = (layout.queue(queue), layout.trigger_key(queue, job_name, key))
     try:
-        status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, script_keys, args)
+        if not get_settings().jobs_wait_replicas:
+            status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, script_keys, args)
+        else:
+            status, kept = await _call_and_wait(conn, scripts.ENQUEUE_KEYED, script_keys, args)
     except Exception as exc:
         error = connection.as_jobs_error(conn.url, exc)
         if error is None:
             raise
         raise error from None
     return int(status), kept.decode()
+
+
+async def _call_and_wait(conn: Connection, script: LuaScript, script_keys: Any, args: list[Any]) -> Any:
+    """The script, then WAIT on the same connection; `RedisUnavailableError` when fewer replicas than
+    JOBS_WAIT_REPLICAS acknowledged within JOBS_WAIT_REPLICAS_TIMEOUT_MS (the jobs are on the master)."""
+    settings = get_settings()
+    wanted, timeout_ms = settings.jobs_wait_replicas, settings.jobs_wait_replicas_timeout_ms
+    reply, acknowledged = await conn.link.call_and_wait(script, script_keys, args, wanted, timeout_ms)
+    if acknowledged < wanted:
+        raise RedisUnavailableError(
+            f"Redis at {redact_url(conn.url)}: only {acknowledged} of {wanted} replicas acknowledged the "
+            f"trigger within {timeout_ms} ms (JOBS_WAIT_REPLICAS): it is on the master, but a failover "
+            "now could lose it"
+        )
+    return reply
