@@ -21,6 +21,7 @@ from .errors import (
     UnrecoverableError,
 )
 from .handle import JobFailedError, JobHandle
+from .limits import RateLimit
 from .records import ErrorInfo, JobRecord, JobStatus
 from .runtime.execution import Attempt, current_attempt
 from .settings import Settings, SettingsError, get_settings
@@ -45,6 +46,7 @@ __all__ = [
     "JobsError",
     "PayloadNotJSONError",
     "PayloadTooLargeError",
+    "RateLimit",
     "RedisOutOfMemoryError",
     "RedisURLError",
     "RedisUnavailableError",

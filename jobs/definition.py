@@ -23,6 +23,7 @@ from .clock import now_ms, to_ms
 from .cron import Cron, Every
 from .errors import PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
+from .limits import RateLimit
 from .settings import get_settings
 from .store import connection, enqueue
 from .store import schedules as saved_schedules
@@ -52,6 +53,8 @@ class JobConfig(Generic[P]):
     keep_failed: int | None = None
     schedule: Cron | Every | None = None  # declared: the worker keeps it stored under the job's name
     schedule_payload: Any = None
+    rate_limit: RateLimit | None = None  # starts per period across every worker (the claim script)
+    max_running: int | None = None  # attempts running at once across every worker
 
 
 @dataclass(eq=False)
@@ -136,6 +139,7 @@ class Job(Generic[P]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle: ...
     @overload
     async def trigger(
@@ -147,6 +151,7 @@ class Job(Generic[P]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle: ...
     @overload
     async def trigger(
@@ -158,6 +163,7 @@ class Job(Generic[P]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle: ...
     @overload
     async def trigger(
@@ -169,6 +175,7 @@ class Job(Generic[P]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle: ...
     async def trigger(
         self,
@@ -179,6 +186,7 @@ class Job(Generic[P]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle:
         """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
 
@@ -186,15 +194,17 @@ class Job(Generic[P]):
         `enqueued` is then False. With a `key` (per job): `debounce` runs the job once, that long
         after the last trigger of the key, with the last payload; `throttle` runs the first trigger
         and drops the others until that long after it; a key alone drops a trigger while the key's
-        job is queued, scheduled or running. The handle says which happened.
+        job is queued, scheduled or running. The handle says which happened. `priority` (higher
+        first, -1000 to 1000) orders it among the queue's due jobs; first in, first out within one.
         """
         rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)  # bad options raise first
+        enqueue.check_priority(priority)
         now = now_ms()
         stored = self.encode(payload, now)  # raises ValidationError before any I/O
         chosen = job_id is not None
         job_id = enqueue.check_job_id(job_id) if job_id is not None else enqueue.new_job_id()
         if rule is None:
-            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now, chosen=chosen)
+            (handle,) = await self._write([(job_id, stored, now + to_ms(delay))], now, chosen=chosen, priority=priority)
             return handle
         status, kept = await enqueue.write_keyed(
             self.queue,
@@ -203,6 +213,7 @@ class Job(Generic[P]):
             rule.mode,
             rule.ttl_ms(delay),
             (job_id, stored, now + rule.delay_ms(delay)),
+            priority,
         )
         return JobHandle(id=kept, job=self.name, queue=self.queue, enqueued=status == 1, replaced=status == 2)
 
@@ -214,19 +225,26 @@ class Job(Generic[P]):
         return await saved_schedules.save(conn, self.queue, schedule_id, self.name, spec, data, declared=False)
 
     @overload
-    async def trigger_many(self: Job[M], payloads: Iterable[M | Mapping[str, Any]]) -> list[JobHandle]: ...
+    async def trigger_many(
+        self: Job[M], payloads: Iterable[M | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle]: ...
     @overload
-    async def trigger_many(self: Job[D], payloads: Iterable[D | Mapping[str, Any]]) -> list[JobHandle]: ...
+    async def trigger_many(
+        self: Job[D], payloads: Iterable[D | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle]: ...
     @overload
-    async def trigger_many(self, payloads: Iterable[P]) -> list[JobHandle]: ...
-    async def trigger_many(self, payloads: Iterable[Any]) -> list[JobHandle]:
-        """Validate every payload first, then enqueue them all in one round trip."""
+    async def trigger_many(self, payloads: Iterable[P], *, priority: int = 0) -> list[JobHandle]: ...
+    async def trigger_many(self, payloads: Iterable[Any], *, priority: int = 0) -> list[JobHandle]:
+        """Validate every payload first, then enqueue them all in one round trip (all at `priority`)."""
+        enqueue.check_priority(priority)
         now = now_ms()
         batch = [(enqueue.new_job_id(), data, now) for data in self.encode_batch(payloads, now)]
-        return await self._write(batch, now, chosen=False) if batch else []
+        return await self._write(batch, now, chosen=False, priority=priority) if batch else []
 
-    async def _write(self, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[JobHandle]:
-        added = await enqueue.write(self.queue, batch, now, chosen=chosen)
+    async def _write(
+        self, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool, priority: int = 0
+    ) -> list[JobHandle]:
+        added = await enqueue.write(self.queue, batch, now, chosen=chosen, priority=priority)
         return [
             JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh)
             for (job_id, _, _), fresh in zip(batch, added, strict=True)

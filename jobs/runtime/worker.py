@@ -216,6 +216,7 @@ class Worker:
             burst=self.burst,
             lock_timeout=self.settings.jobs_lock_timeout,
             max_result_bytes=self.settings.jobs_max_result_bytes,
+            rate_limit=self.settings.jobs_queue_rate_limit.get(queue),
         )
 
     def _install_signals(self) -> None:
