@@ -38,6 +38,12 @@ class RateLimit:
         return f"{self.count} per {self.per}"
 
 
+def describe(rate_limit: RateLimit | None, max_running: int | None) -> str:
+    """A job's limits in a few words (`jobs list`, the dashboard): `5/s, 2 running`, or `''` for none."""
+    parts = ([str(rate_limit)] if rate_limit else []) + ([f"{max_running} running"] if max_running else [])
+    return ", ".join(parts)
+
+
 def parse_rate(text: str) -> RateLimit:
     """`10/s`, `100/m` or `5000/h`; ValueError saying the expected form otherwise."""
     count, sep, unit = text.strip().partition("/")

@@ -5,6 +5,7 @@ limited queue that hands nothing off past its limit, and a queue that uses none 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -13,12 +14,16 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs import Backoff, JobDefinitionError, RateLimit
+from jobs.dashboard import dashboard
 from jobs.limits import parse_rate
 from jobs.settings import SettingsError, load_settings
 from jobs.store import keys, limits
 
+from .cli_runner import Cli
 from .conftest import Define, StartWorker
+from .dashboard_support import http
 from .helpers import wait_until
+from .processes import remote_job
 
 
 async def nothing(payload: dict[str, Any]) -> None:
@@ -169,3 +174,33 @@ def test_a_queue_without_limits_passes_the_claim_no_rules() -> None:
     assert limits.render(keys.DEFAULT, "q", None, [free], 3000) == ""
     text = limits.render(keys.CLUSTER, "q", None, [free, limits.JobLimits("b", (5, 1000), 2)], 3000)
     assert text == '3000 0 0 {q}:rate\n"b" 5 1020 2 {q}:rate:b {q}:running:b'
+
+
+async def test_jobs_list_shows_limits_and_jobs_show_a_queued_jobs_priority(cli: Cli, queue: str) -> None:
+    """`jobs list` gains a LIMITS column where a job has one; `jobs show` (and --json) the priority."""
+    handle = await remote_job("control.ordered", queue).trigger({"n": 1}, priority=7)
+    env = {"JOBS_MODULES": "tests.control_jobs", "CONTROL_JOBS_QUEUE": queue}
+    table, listed, shown, as_json = await asyncio.gather(
+        cli("list", env=env),
+        cli("list", "--json", env=env),
+        cli("show", handle.id, env=env),
+        cli("show", handle.id, "--json", env=env),
+    )
+    assert table.out.splitlines()[0].split()[-1] == "LIMITS"
+    rows = {line.split()[0]: line for line in table.out.splitlines()[1:]}
+    assert rows["control.limited"].endswith("5/s") and rows["control.pair"].endswith("2 running")
+    by_name = {j["name"]: j for j in listed.json()}  # type: ignore[attr-defined]
+    assert (by_name["control.limited"]["rate_limit"], by_name["control.pair"]["max_running"]) == ("5/s", 2)
+    assert "priority: 7" in shown.out.replace("  ", " ")
+    assert as_json.json()["priority"] == 7  # type: ignore[index]
+
+
+async def test_the_dashboard_shows_a_jobs_limits_and_a_queued_jobs_priority(define: Define, queue: str) -> None:
+    """The overview's jobs list names each job's limits; a queued job's page shows its priority."""
+    limited = define(nothing, rate_limit=RateLimit(10, per=timedelta(minutes=1)), max_running=3)
+    handle = await limited.trigger({}, priority=-4)
+    async with http(dashboard(auth=None)) as client:
+        overview = (await client.get("/")).text
+        page = (await client.get(f"/jobs/{handle.id}")).text
+    assert "10/m, 3 running" in overview
+    assert re.search(r"<dt>Priority</dt><dd>-4</dd>", page)

@@ -22,7 +22,7 @@ from ..errors import JobsError, PayloadTooLargeError, UnknownJobError
 from ..handle import JobHandle
 from ..records import UNREADABLE_JOB, JobRecord, JobStatus
 from ..store import attempts as attempt_log
-from ..store import browse, connection, inspection, keys, presence, queues, scripts, stored
+from ..store import browse, connection, enqueue, inspection, keys, presence, queues, scripts, stored
 from ..store import throughput as outcome_counts
 from ..store.attempts import AttemptInfo
 from ..store.browse import JobPage, JobSummary
@@ -107,6 +107,7 @@ class JobInfo:
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
     worker: str | None = None  # the id of the worker running it (from its heartbeat)
+    priority: int | None = None  # a live job triggered with a priority other than 0
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobInfo:
@@ -313,6 +314,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
     if queue is None:
         queue = await _locate(job_id)
     due = await redis.zscore(layout.queue(queue), job_id) if queue else None
+    ranked = await redis.zscore(layout.priority(queue), job_id) if queue and due is not None else None
     started, worker = None, None
     if keys.running_lock(locked):
         status = JobStatus.RUNNING
@@ -333,6 +335,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
         due_ms=None if due is None else int(due),
         started_ms=started,
         worker=worker,
+        priority=None if ranked is None else enqueue.priority_of(ranked),
     )
 
 

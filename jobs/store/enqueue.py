@@ -34,6 +34,12 @@ def check_job_id(job_id: str) -> str:
 
 
 MAX_PRIORITY = 1000  # |priority|: a priority's band of scores (2**42 ms wide) stays exact in a double
+PRIORITY_BAND = 2**42  # the priority set scores a job -priority * PRIORITY_BAND + due ms (lua/include/claim.lua)
+
+
+def priority_of(score: float) -> int:
+    """A job's priority, from its score in the queue's priority set."""
+    return -int(score // PRIORITY_BAND)
 
 
 def check_priority(priority: int) -> int:
