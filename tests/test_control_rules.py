@@ -173,7 +173,7 @@ def test_a_queue_without_limits_passes_the_claim_no_rules() -> None:
     free = limits.JobLimits("a", None, None)
     assert limits.render(keys.DEFAULT, "q", None, [free], 3000) == ""
     text = limits.render(keys.CLUSTER, "q", None, [free, limits.JobLimits("b", (5, 1000), 2)], 3000)
-    assert text == '3000 0 0 {q}:rate\n"b" 5 1020 2 {q}:rate:b {q}:running:b'
+    assert text == '3000 0 0 {q}:rate {q}:held\n"b" 5 1020 2 {q}:rate:b {q}:running:b'
 
 
 async def test_jobs_list_shows_limits_and_jobs_show_a_queued_jobs_priority(cli: Cli, queue: str) -> None:
@@ -204,3 +204,20 @@ async def test_the_dashboard_shows_a_jobs_limits_and_a_queued_jobs_priority(defi
         page = (await client.get(f"/jobs/{handle.id}")).text
     assert "10/m, 3 running" in overview
     assert re.search(r"<dt>Priority</dt><dd>-4</dd>", page)
+
+
+async def test_unlimited_jobs_behind_a_backlog_of_held_jobs_are_not_held_back(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+) -> None:
+    """600 jobs held by RateLimit(1, per=1 h) queued ahead (more than one claim looks past): the
+    20 unlimited jobs behind them all run within seconds; one held job runs, the rest stay queued."""
+    held = define(nothing, rate_limit=RateLimit(1, per=timedelta(hours=1)))
+    free = define(nothing)
+    await held.trigger_many([{}] * 600)
+    await asyncio.sleep(0.002)  # the free jobs are due after every held one
+    handles = await free.trigger_many([{}] * 20)
+    await start_worker(concurrency=4)
+    for handle in handles:
+        await handle.result(timeout=5)
+    assert await redis.zcard(keys.queue(queue)) == 599
+    assert await redis.zcard(keys.finished(queue, "completed")) == 21

@@ -115,6 +115,11 @@ class Layout:
         Redis's clock in ms): the queue's own (JOBS_QUEUE_RATE_LIMIT), or one job's."""
         return self._of_queue(queue, "rate" if job_name is None else f"rate:{job_name}")
 
+    def held_cursor(self, queue: str) -> str:
+        """The id of the last job a claim looked past, held by its limit (expiring when a window may
+        open): the next claim resumes its scan there instead of looking past the same jobs again."""
+        return self._of_queue(queue, "held")
+
     def running_set(self, queue: str, job_name: str) -> str:
         """Set of the ids of a `max_running` job's attempts holding a slot; one counts while its lock lives."""
         return self._of_queue(queue, f"running:{job_name}")

@@ -46,5 +46,5 @@ def render(
     if queue_rate is None and not lines:
         return ""
     count, period = queue_rate or (0, 0)
-    head = f"{ttl_ms} {count} {guarded_ms(period)} {layout.rate_window(queue)}"
+    head = f"{ttl_ms} {count} {guarded_ms(period)} {layout.rate_window(queue)} {layout.held_cursor(queue)}"
     return "\n".join([head, *lines])

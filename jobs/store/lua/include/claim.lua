@@ -6,13 +6,15 @@
 -- returns how many it claimed.
 --
 -- Job control (include limits first), only where used: with `rules` (a rate limit or max_running
--- on the queue), a job over its limit is skipped (at most 1000 a call), not locked and not
--- charged, so jobs behind it are claimed; a limited job is never claimed ahead (its start is its
--- claim); when nothing was claimed, out[1] is also the time the next window opens. With jobs in
+-- on the queue), a job over its limit is skipped (at most MAX_SKIPPED a call), not locked and not
+-- charged, so jobs behind it are claimed; nothing is claimed ahead on such a queue (a limited
+-- job's start is its claim, and looking further for an unlimited one would cost a GET per job);
+-- when nothing was claimed, out[1] is also the time the next window opens. With jobs in
 -- the priority set (`prioritised`), due ones are taken from the highest priority down: positive
 -- priorities before the queue's priority-0 jobs, negative ones after.
 local PRIORITY_BAND = 4398046511104  -- 2^42 ms: a priority's band of scores in the priority set
 local SCAN = 20000
+local MAX_SKIPPED = 250  -- jobs held by a limit that one claim looks past (each costs a GET, ~5 us)
 
 local function score_text(x)
   return string.format('%.0f', x)
@@ -28,13 +30,13 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
     if not rules then
       if not redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then return end
     else
-      if redis.call('EXISTS', LOCK .. id) == 1 then return end
-      local data = redis.call('GET', JOB .. id)
+      local held = redis.call('MGET', LOCK .. id, JOB .. id)
+      if held[1] then return end
+      local data = held[2]
       local rule = data and rules.by_name[name_of(data) or '']
       if rule or rules.queue then
-        if ahead then return end
         if not admit(rules, rule) then
-          rules.skipped = rules.skipped + 1
+          rules.skipped, rules.last = rules.skipped + 1, id
           return
         end
       end
@@ -54,21 +56,47 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
   end
 
   local function done()
-    return claimed >= want or (rules and (rules.full or rules.skipped >= 1000))
+    return claimed >= want or (rules and (claimed >= free or rules.full or rules.skipped >= MAX_SKIPPED))
   end
 
-  -- The queue's due jobs in due order; with prioritised jobs, only those of priority 0.
+  -- The queue's due jobs in due order; with prioritised jobs, only those of priority 0. With
+  -- rules, a scan resumes after the last job a previous claim looked past (`rules.cursor`,
+  -- kept until a window may open), so a backlog of held jobs is looked past once, not per claim.
   local function scan_queue()
-    local offset, batch = 0, want + 64
-    while not done() and offset < SCAN do
-      local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
+    local offset, batch, from = 0, want + 64, nil
+    local resumed = rules and rules.cursor and redis.call('GET', rules.cursor)
+    if resumed then
+      from = redis.call('ZRANK', queue, resumed)
+      if from then offset = from + 1 end
+    end
+    while not done() and offset < SCAN + (from or 0) do
+      local due
+      if from then  -- by rank from the cursor, as far as the due jobs go
+        due = redis.call('ZRANGE', queue, offset, offset + batch - 1, 'WITHSCORES')
+      else
+        due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
+      end
       for i = 1, #due, 2 do
+        if from and tonumber(due[i + 1]) > now_n then return end
         if not (prioritised and redis.call('ZSCORE', prio, due[i])) then take(due[i], due[i + 1]) end
         if done() then break end
       end
       if #due < batch * 2 then break end
       offset = offset + batch
     end
+  end
+
+  -- Where the next claim resumes its scan: after the last job this one looked past, while no
+  -- window it saw can have opened (and 200 ms at most while a job is held by max_running).
+  local function keep_cursor()
+    if not (rules and rules.cursor) then return end
+    if not (rules.skipped >= MAX_SKIPPED and rules.last) then return end
+    local ttl = 1000
+    if rules.slot then ttl = math.min(ttl, rules.slot - redis_ms(rules)) end
+    if rules.held then ttl = math.min(ttl, 200) end
+    local left = redis.call('PTTL', rules.cursor)
+    if left > 0 then ttl = math.min(ttl, left) end
+    if ttl >= 1 then redis.call('SET', rules.cursor, rules.last, 'PX', ttl) end
   end
 
   -- The due jobs of the priority set with scores from `lo` to `hi`, one band (priority) at a time.
@@ -101,6 +129,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
   if prioritised then scan_bands('-inf', '(0') end
   if not done() then scan_queue() end
   if prioritised and not done() then scan_bands(score_text(PRIORITY_BAND), '+inf') end
+  keep_cursor()
 
   if #jobs > 0 then  -- every claimed job's data in one call
     local data = mget(jobs)

@@ -7,7 +7,7 @@
 --   max_running is a set of the job's ids holding a slot; an id counts while its lock lives
 --   (the lock is renewed while the attempt runs and deleted when it ends, is retried or given
 --   back, and lapses with a killed worker), so a slot frees exactly when the lock does.
--- Rules text: line 1 `ttl queue_count queue_period queue_rate_key` (count 0: no queue limit),
+-- Rules text: line 1 `ttl queue_count queue_period queue_rate_key cursor_key` (count 0: no queue limit),
 -- then per job `name_json count period max_running rate_key running_key` (0: not limited so).
 
 local function parse_rules(text)
@@ -16,7 +16,7 @@ local function parse_rules(text)
     local f = {}
     for field in string.gmatch(line, '%S+') do f[#f + 1] = field end
     if not rules.ttl then
-      rules.ttl = f[1]
+      rules.ttl, rules.cursor = f[1], f[5]
       if tonumber(f[2]) > 0 then rules.queue = {count = tonumber(f[2]), period = tonumber(f[3]), key = f[4]} end
     else
       local rule = {max = tonumber(f[4]), running_key = f[6]}
