@@ -20,7 +20,6 @@ from jobs.store import keys
 from jobs.testing import mock_triggers, triggered
 
 from .conftest import run_burst
-
 from .processes import ROOT, process_env, run_to_exit
 
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
