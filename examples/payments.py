@@ -9,5 +9,5 @@ class Charge(BaseModel):
 
 
 # The payment API allows two connections per merchant: at most two charges run at once, over every worker.
-@job(name="charge-card", queue="payments", max_running=2)
-async def charge_card(payload: Charge) -> None: ...  # one call to the payment API
+@job(name="capture-payment", queue="payments", max_running=2)
+async def capture_payment(payload: Charge) -> None: ...  # one call to the payment API

@@ -69,7 +69,7 @@ async def test_the_job_control_examples_declare_their_limits_and_order_their_tri
     from examples import login_codes, payments, sms
 
     assert sms.send_sms.config.rate_limit == RateLimit(100, per=timedelta(minutes=1))
-    assert payments.charge_card.config.max_running == 2
+    assert payments.capture_payment.config.max_running == 2
     campaign = await login_codes.send_campaign(["+100", "+101"], "Spring sale")
     parcel = await sms.send_sms.trigger({"to": "+102", "text": "Your parcel is on its way"})
     code = await login_codes.send_login_code("+103", "123456")

@@ -36,7 +36,8 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
       local rule = data and rules.by_name[name_of(data) or '']
       if rule or rules.queue then
         if not admit(rules, rule) then
-          rules.skipped, rules.last = rules.skipped + 1, id
+          rules.skipped = rules.skipped + 1
+          if rules.scanning_queue then rules.last = id end  -- the cursor is a place in the queue's order
           return
         end
       end
@@ -64,6 +65,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
   -- kept until a window may open), so a backlog of held jobs is looked past once, not per claim.
   local function scan_queue()
     local offset, batch, from = 0, want + 64, nil
+    if rules then rules.scanning_queue = true end
     local resumed = rules and rules.cursor and redis.call('GET', rules.cursor)
     if resumed then
       from = redis.call('ZRANK', queue, resumed)
@@ -128,6 +130,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
 
   if prioritised then scan_bands('-inf', '(0') end
   if not done() then scan_queue() end
+  if rules then rules.scanning_queue = false end
   if prioritised and not done() then scan_bands(score_text(PRIORITY_BAND), '+inf') end
   keep_cursor()
 
