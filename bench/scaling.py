@@ -206,6 +206,7 @@ async def redis_time(n: int, concurrency: int) -> dict[str, Any]:
         from jobs import disconnect
 
         result: dict[str, Any] = {"n": n, "concurrency": concurrency, "retention": "latest 1000 kept"}
+        result["one_request_floor"] = await request_floor(port, n)
         reset_stats([port])
         before = redis_cpu(port)
         for _ in range(n):
@@ -238,6 +239,23 @@ async def redis_time(n: int, concurrency: int) -> dict[str, Any]:
     bulk = result["trigger_many_100"]["cpu_us_per_job"] + result["claim_and_settle"]["cpu_us_per_job"]
     result["ceiling_jobs_per_s_per_core"] = {"single_triggers": 1e6 / single, "trigger_many": 1e6 / bulk}
     return result
+
+
+async def request_floor(port: int, n: int) -> dict[str, float]:
+    """Redis's CPU for a request of its own that does next to nothing (PING) and one plain SET of a
+    stored job's size, sent one after the other as single triggers are: the floor under any trigger."""
+    from redis.asyncio import Redis
+
+    client = Redis(port=port)
+    floor: dict[str, float] = {}
+    for name, request in (("ping_us", lambda i: client.ping()), ("set_us", lambda i: client.set(f"f{i}", "x" * 160))):
+        before = redis_cpu(port)
+        for i in range(n):
+            await request(i)
+        floor[name] = (redis_cpu(port) - before) / n * 1e6
+    await client.flushall()
+    await client.aclose()
+    return floor
 
 
 # --------------------------------------------------------------------------- drain, 1-3 workers

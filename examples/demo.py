@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -68,8 +69,8 @@ def private_redis() -> Iterator[str]:
             server.wait(10)
 
 
-async def trigger_examples() -> list[JobHandle]:
-    handles = [
+async def trigger_examples() -> list[JobHandle[Any]]:
+    handles: list[JobHandle[Any]] = [
         await send_welcome_email.trigger({"to": "ada@example.com", "name": "Ada"}),
         await sync_crm_contact.trigger({"user_id": "u-42"}),
         await charge_card.trigger({"user_id": "u-42", "amount_cents": 1999}),
@@ -82,7 +83,7 @@ async def trigger_examples() -> list[JobHandle]:
     return handles
 
 
-async def report(handles: list[JobHandle]) -> None:
+async def report(handles: list[JobHandle[Any]]) -> None:
     for handle in handles:
         try:
             result = await handle.result(timeout=30)

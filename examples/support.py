@@ -9,7 +9,7 @@ router = APIRouter(prefix="/support/jobs")
 
 @router.get("/{job_id}")
 async def show_job(job_id: str) -> dict[str, Any]:
-    status = await job_status(job_id)  # JobStatus.QUEUED / SCHEDULED / RUNNING / COMPLETED / FAILED / NOT_FOUND
+    status = await job_status(job_id)  # JobStatus: QUEUED, SCHEDULED, RUNNING, COMPLETED, FAILED, CANCELLED, NOT_FOUND
     record = await get_record(job_id)  # JobRecord | None: payload, result, error, attempts, *_at timestamps
     return {"status": status.value, "record": record.to_dict() if record else None}
 

@@ -20,11 +20,13 @@ from .errors import (
     UnknownJobError,
     UnrecoverableError,
 )
-from .handle import JobFailedError, JobHandle
+from .handle import JobCancelledError, JobFailedError, JobHandle
 from .limits import RateLimit
+from .progress import InvalidProgressError, Progress
 from .records import ErrorInfo, JobRecord, JobStatus
-from .runtime.execution import Attempt, current_attempt
+from .runtime.execution import Attempt, NoAttemptError, current_attempt
 from .settings import Settings, SettingsError, get_settings
+from .store.cancel import CancelResult
 from .store.connection import disconnect
 from .store.inspection import get_record, job_status, latest_completed, latest_failed
 from .store.schedules import Schedule, list_schedules, unschedule
@@ -32,11 +34,14 @@ from .store.schedules import Schedule, list_schedules, unschedule
 __all__ = [
     "Attempt",
     "Backoff",
+    "CancelResult",
     "Cron",
     "DuplicateJobError",
     "ErrorInfo",
     "Every",
+    "InvalidProgressError",
     "Job",
+    "JobCancelledError",
     "JobConfig",
     "JobDefinitionError",
     "JobFailedError",
@@ -44,8 +49,10 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobsError",
+    "NoAttemptError",
     "PayloadNotJSONError",
     "PayloadTooLargeError",
+    "Progress",
     "RateLimit",
     "RedisOutOfMemoryError",
     "RedisURLError",

@@ -2,6 +2,7 @@
 
 from .ops.admin import (
     AttemptInfo,
+    CancelResult,
     JobInfo,
     JobNotFoundError,
     JobPage,
@@ -13,6 +14,7 @@ from .ops.admin import (
     RunningJob,
     WorkerInfo,
     attempts,
+    cancel,
     counts,
     counts_many,
     get_job,
@@ -34,6 +36,7 @@ from .ops.schedules import Schedule, list_schedules, run_schedule_now, unschedul
 
 __all__ = [
     "AttemptInfo",
+    "CancelResult",
     "JobInfo",
     "JobNotFoundError",
     "JobPage",
@@ -46,6 +49,7 @@ __all__ = [
     "Schedule",
     "WorkerInfo",
     "attempts",
+    "cancel",
     "counts",
     "counts_many",
     "get_job",

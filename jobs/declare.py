@@ -23,6 +23,7 @@ from .errors import JobDefinitionError
 from .limits import RateLimit
 
 P = TypeVar("P")
+R = TypeVar("R")
 
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF = Backoff.exponential(delay_ms=3000)
@@ -33,16 +34,16 @@ class Decorator(Protocol):
     """What `@job(name=...)` returns: it makes a `Job[None]` of a function without a payload."""
 
     @overload
-    def __call__(self, fn: Callable[[], Awaitable[Any]], /) -> Job[None]: ...
+    def __call__(self, fn: Callable[[], Awaitable[R]], /) -> Job[None, R]: ...
     @overload
-    def __call__(self, fn: Callable[[P], Awaitable[Any]], /) -> Job[P]: ...
+    def __call__(self, fn: Callable[[P], Awaitable[R]], /) -> Job[P, R]: ...
 
 
 @overload
 def job(
     *,
     name: str,
-    run: Callable[[], Awaitable[Any]],
+    run: Callable[[], Awaitable[R]],
     queue: str = "default",
     attempts: int = DEFAULT_ATTEMPTS,
     backoff: Backoff = DEFAULT_BACKOFF,
@@ -53,14 +54,14 @@ def job(
     schedule_payload: Any = None,
     rate_limit: RateLimit | None = None,
     max_running: int | None = None,
-) -> Job[None]: ...
+) -> Job[None, R]: ...
 
 
 @overload
 def job(
     *,
     name: str,
-    run: Callable[[P], Awaitable[Any]],
+    run: Callable[[P], Awaitable[R]],
     queue: str = "default",
     attempts: int = DEFAULT_ATTEMPTS,
     backoff: Backoff = DEFAULT_BACKOFF,
@@ -71,7 +72,7 @@ def job(
     schedule_payload: Any = None,
     rate_limit: RateLimit | None = None,
     max_running: int | None = None,
-) -> Job[P]: ...
+) -> Job[P, R]: ...
 
 
 @overload
@@ -144,7 +145,13 @@ def job(
             max_running=None if max_running is None else _check_positive("max_running", max_running),
         )
         adapter = _adapter(fn, payload_type)
-        defined: Job[Any] = Job(config=config, payload_type=payload_type, adapter=adapter, takes_payload=takes_payload)
+        defined: Job[Any] = Job(
+            config=config,
+            payload_type=payload_type,
+            adapter=adapter,
+            takes_payload=takes_payload,
+            result_type=result_type_of(fn),
+        )
         if schedule is not None:
             _check_schedule_payload(defined, schedule_payload)
         elif schedule_payload is not None:
@@ -173,6 +180,24 @@ def payload_type_of(fn: Callable[..., Any]) -> tuple[Any, bool]:
     if params[0].name not in hints:
         raise JobDefinitionError(f"{label}: annotate the payload argument with its type")
     return hints[params[0].name], True
+
+
+def result_type_of(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
+    """What validates a stored result back into `fn`'s return annotation, for `handle.result()`;
+    None (results come back as stored JSON) without one, for `Any`, or for a type pydantic
+    cannot validate."""
+    try:
+        returned = typing.get_type_hints(fn, include_extras=True).get("return", Any)
+    except NameError:
+        return None
+    if returned is Any:
+        return None
+    try:
+        return TypeAdapter(returned)
+    except PydanticUserError:
+        return None
+    except Exception:  # noqa: BLE001 - a type pydantic has no schema for: results come back as stored
+        return None
 
 
 def _check_schedule(schedule: object) -> Cron | Every | None:

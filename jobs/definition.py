@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+from typing_extensions import TypeVar as ResultTypeVar
 
 from . import trigger_keys
 from .backoff import Backoff
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 P = TypeVar("P")
+R = ResultTypeVar("R", default=Any)  # the result type: the run function's return annotation
 M = TypeVar("M", bound=BaseModel)
 D = TypeVar("D", bound="DataclassInstance")
 
@@ -58,13 +60,15 @@ class JobConfig(Generic[P]):
 
 
 @dataclass(eq=False)
-class Job(Generic[P]):
-    """A defined job. Trigger it with a payload; the worker runs `config.run` with it."""
+class Job(Generic[P, R]):
+    """A defined job. Trigger it with a payload; the worker runs `config.run` with it. `R` is its
+    result type (`Job[P]` is `Job[P, Any]`), what `await handle.result()` returns."""
 
     config: JobConfig[P]
     payload_type: Any
     adapter: TypeAdapter[P] = field(repr=False)
     takes_payload: bool = True  # False: `async def run()`, called without an argument
+    result_type: TypeAdapter[R] | None = field(default=None, repr=False)  # None: results as stored
     _stored_prefix: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +135,7 @@ class Job(Generic[P]):
     # job that takes no payload is triggered with none.
     @overload
     async def trigger(
-        self: Job[None],
+        self: Job[None, R],
         payload: None = None,
         *,
         delay: Delay | None = None,
@@ -140,10 +144,10 @@ class Job(Generic[P]):
         debounce: Delay | None = None,
         throttle: Delay | None = None,
         priority: int = 0,
-    ) -> JobHandle: ...
+    ) -> JobHandle[R]: ...
     @overload
     async def trigger(
-        self: Job[M],
+        self: Job[M, R],
         payload: M | Mapping[str, Any],
         *,
         delay: Delay | None = None,
@@ -152,10 +156,10 @@ class Job(Generic[P]):
         debounce: Delay | None = None,
         throttle: Delay | None = None,
         priority: int = 0,
-    ) -> JobHandle: ...
+    ) -> JobHandle[R]: ...
     @overload
     async def trigger(
-        self: Job[D],
+        self: Job[D, R],
         payload: D | Mapping[str, Any],
         *,
         delay: Delay | None = None,
@@ -164,7 +168,7 @@ class Job(Generic[P]):
         debounce: Delay | None = None,
         throttle: Delay | None = None,
         priority: int = 0,
-    ) -> JobHandle: ...
+    ) -> JobHandle[R]: ...
     @overload
     async def trigger(
         self,
@@ -176,7 +180,7 @@ class Job(Generic[P]):
         debounce: Delay | None = None,
         throttle: Delay | None = None,
         priority: int = 0,
-    ) -> JobHandle: ...
+    ) -> JobHandle[R]: ...
     async def trigger(
         self,
         payload: Any = None,
@@ -187,7 +191,7 @@ class Job(Generic[P]):
         debounce: Delay | None = None,
         throttle: Delay | None = None,
         priority: int = 0,
-    ) -> JobHandle:
+    ) -> JobHandle[R]:
         """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
 
         A `job_id` that is already queued, running or retained enqueues nothing: the handle's
@@ -215,7 +219,14 @@ class Job(Generic[P]):
             (job_id, stored, now + rule.delay_ms(delay)),
             priority,
         )
-        return JobHandle(id=kept, job=self.name, queue=self.queue, enqueued=status == 1, replaced=status == 2)
+        return JobHandle(
+            id=kept,
+            job=self.name,
+            queue=self.queue,
+            enqueued=status == 1,
+            replaced=status == 2,
+            result_type=self.result_type,
+        )
 
     async def schedule(self, schedule_id: str, spec: Cron | Every, payload: Any = None) -> Schedule:
         """Create or replace the run-time schedule `schedule_id` of this job (its next tick is
@@ -226,15 +237,15 @@ class Job(Generic[P]):
 
     @overload
     async def trigger_many(
-        self: Job[M], payloads: Iterable[M | Mapping[str, Any]], *, priority: int = 0
-    ) -> list[JobHandle]: ...
+        self: Job[M, R], payloads: Iterable[M | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle[R]]: ...
     @overload
     async def trigger_many(
-        self: Job[D], payloads: Iterable[D | Mapping[str, Any]], *, priority: int = 0
-    ) -> list[JobHandle]: ...
+        self: Job[D, R], payloads: Iterable[D | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle[R]]: ...
     @overload
-    async def trigger_many(self, payloads: Iterable[P], *, priority: int = 0) -> list[JobHandle]: ...
-    async def trigger_many(self, payloads: Iterable[Any], *, priority: int = 0) -> list[JobHandle]:
+    async def trigger_many(self, payloads: Iterable[P], *, priority: int = 0) -> list[JobHandle[R]]: ...
+    async def trigger_many(self, payloads: Iterable[Any], *, priority: int = 0) -> list[JobHandle[R]]:
         """Validate every payload first, then enqueue them all in one round trip (all at `priority`)."""
         enqueue.check_priority(priority)
         now = now_ms()
@@ -243,10 +254,10 @@ class Job(Generic[P]):
 
     async def _write(
         self, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool, priority: int = 0
-    ) -> list[JobHandle]:
+    ) -> list[JobHandle[R]]:
         added = await enqueue.write(self.queue, batch, now, chosen=chosen, priority=priority)
         return [
-            JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh)
+            JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh, result_type=self.result_type)
             for (job_id, _, _), fresh in zip(batch, added, strict=True)
         ]
 

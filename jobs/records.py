@@ -22,6 +22,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # cancelled before it finished (`jobs cancel`): retained like a failure, never retried
     NOT_FOUND = "not_found"  # never existed, or no longer retained
 
 
@@ -123,7 +124,7 @@ class JobRecord:
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
         status = JobStatus(data["status"])
-        if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+        if status not in RETAINED:
             raise ValueError(f"a record cannot be {status.value}")
         error = data.get("error")
         error_info = (
@@ -149,6 +150,7 @@ class UnreadableRecord(ValueError):
 
 
 UNREADABLE_JOB = "<unreadable>"
+RETAINED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)  # the outcomes a record holds
 _RECORD_DEPTH = jsonsafe.MAX_DEPTH + 1  # the payload and the result sit one level inside the record
 
 

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     jobs_shutdown_timeout: float = Field(default=10.0, ge=0)
     jobs_keep_completed: int = Field(default=1000, ge=0)
     jobs_keep_failed: int = Field(default=1000, ge=0)
+    jobs_keep_cancelled: int = Field(default=1000, ge=0)
     jobs_connect_timeout: float = Field(default=10.0, ge=0)
     jobs_poll_interval: float = Field(default=1.0, gt=0)
     jobs_lock_timeout: float = Field(default=30.0, gt=0)

@@ -45,11 +45,20 @@ async def test_stats_show_the_retention_limit_after_a_burst_worker(cli: Cli, que
         cli("completed", "--queue", queue, "--json"),
     )
     assert stats.json() == [
-        {"queue": queue, "queued": 0, "scheduled": 0, "running": 0, "completed": 5, "failed": 0, "paused": False}
+        {
+            "queue": queue,
+            "queued": 0,
+            "scheduled": 0,
+            "running": 0,
+            "completed": 5,
+            "failed": 0,
+            "paused": False,
+            "cancelled": 0,
+        }
     ]
     header, row = text.out.splitlines()
-    assert header.split() == ["QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED"]
-    assert row.split() == [queue, "active", "0", "0", "0", "5", "0"]
+    assert header.split() == ["QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    assert row.split() == [queue, "active", "0", "0", "0", "5", "0", "0"]
     records = completed.json()
     assert isinstance(records, list)
     assert sorted(r["result"] for r in records) == [4, 6, 8, 10, 12]

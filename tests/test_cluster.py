@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from jobs import Backoff, Every, Job, JobFailedError, JobStatus, RateLimit, job, registry
+from jobs import Backoff, Every, Job, JobFailedError, JobStatus, RateLimit, current_attempt, job, registry
 from jobs.errors import JobDefinitionError
 from jobs.ops import admin
 from jobs.runtime.arq_compat import worker_settings as arq_worker_settings
@@ -171,6 +171,42 @@ async def test_a_failing_job_is_retried_with_backoff_failed_retained_and_retried
     await admin.retry_failed(handle.id)
     assert await handle.result(timeout=10) == "ok"
     assert (await admin.counts(queue)).failed == 0
+
+
+async def test_cancel_removes_a_queued_job_and_stops_a_running_one_in_its_slot(
+    start: Any, in_cluster: Cluster, defined: list[Job[Any]]
+) -> None:
+    """A cancel by id alone finds the job's queue; the running one hears it over sharded pub/sub,
+    reports progress into its slot first, and is retained as cancelled next to its queue's keys."""
+    (queue,) = queues_on_every_primary(in_cluster, 1)[:1]
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def slow(item: Item) -> None:
+        try:
+            await current_attempt().report_progress(0.5, message="halfway")
+            started.set()
+            await asyncio.sleep(60)
+        finally:
+            stopped.set()
+
+    made = job(name=f"slow-{queue}", queue=queue, run=slow, attempts=3)
+    defined.append(made)
+    queued = await made.trigger({"n": 1})
+    assert (await admin.cancel(queued.id)).outcome == "cancelled"
+    await start([queue])
+    running = await made.trigger({"n": 2})
+    await started.wait()
+    await wait_until(running.progress, what="progress in the queue's slot")
+    assert (await admin.cancel(running.id)).outcome == "cancelling"
+    await asyncio.wait_for(stopped.wait(), 2)
+    await wait_until(lambda: _status_is(running, JobStatus.CANCELLED), what="retained as cancelled")
+    assert await queued.status() is JobStatus.CANCELLED
+    assert (await admin.counts(queue)).cancelled == 2
+    assert (await admin.cancel(running.id)).outcome == "finished"
+
+
+async def _status_is(handle: Any, status: JobStatus) -> bool:
+    return bool(await handle.status() is status)
 
 
 async def test_retention_keeps_each_queues_newest_records(

@@ -7,17 +7,18 @@ own browsers are never downloaded. Without it these tests fail, loudly: `make te
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from jobs import JobStatus, UnrecoverableError, admin
+from jobs import JobStatus, UnrecoverableError, admin, current_attempt
 from jobs.dashboard import dashboard
 from jobs.store import keys
 
@@ -193,3 +194,38 @@ async def _any(payload: dict[str, str]) -> None:
 async def _status_is(job_id: str, status: JobStatus) -> bool:
     info = await admin.get_job(job_id)
     return info is not None and info.status is status
+
+
+async def test_an_operator_watches_a_jobs_progress_and_cancels_it(
+    define: Define, start_worker: StartWorker, queue: str, page: Page
+) -> None:
+    """The running job's page shows its progress; Cancel (confirmed) stops it in its worker and the
+    page turns to cancelled by itself; the job's finally block ran."""
+    finished: list[str] = []
+
+    async def import_files(payload: Signup) -> None:
+        try:
+            await current_attempt().report_progress(0.4, message="3 of 7 files")
+            await asyncio.sleep(60)
+        finally:
+            finished.append(payload.email)
+
+    job = define(import_files, attempts=3)
+    await start_worker()
+    handle = await job.trigger({"email": "ada@example.com"})
+    await wait_until(handle.progress, what="progress stored")
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    async with served(dashboard(auth=acting)) as base:
+        await page.goto(f"{base}/jobs/{handle.id}")
+        await expect(page.locator(".job-head .pill")).to_have_text("running")
+        await expect(page.locator(".progress-text")).to_contain_text("40% · 3 of 7 files")
+        page.once("dialog", accept)
+        await page.get_by_role("button", name="Cancel").click()
+        await expect(page.locator(".flash")).to_contain_text("being cancelled")
+        await expect(page.locator(".job-head .pill")).to_have_text("cancelled", timeout=WAIT_MS)
+        await expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    assert finished == ["ada@example.com"]
+    assert await handle.status() is JobStatus.CANCELLED

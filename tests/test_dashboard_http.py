@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from jobs import Cron, JobStatus, UnrecoverableError, admin
+from jobs import Cron, JobStatus, UnrecoverableError, admin, current_attempt
 from jobs.dashboard import dashboard
 from jobs.dashboard.access import CSRF_COOKIE
 from jobs.ops import admin as ops_admin
@@ -81,7 +82,12 @@ async def test_read_only_refuses_every_action_with_403_and_changes_nothing(defin
     job_id = await failed_job(define, queue)
     ok = define(_ok)
     actions = [f"/jobs/{job_id}/retry", f"/jobs/{job_id}/remove", f"/queues/{queue}/pause", f"/queues/{queue}/resume"]
-    actions += [f"/queues/{queue}/retry-failed", f"/trigger/{ok.name}", "/schedules/no-such-schedule/run-now"]
+    actions += [
+        f"/jobs/{job_id}/cancel",
+        f"/queues/{queue}/retry-failed",
+        f"/trigger/{ok.name}",
+        "/schedules/no-such-schedule/run-now",
+    ]
     async with http(dashboard()) as client:
         for path in actions:
             refused = await post(client, path, {"n": "1"})
@@ -477,3 +483,41 @@ async def test_a_redis_error_from_any_read_is_a_503_page(monkeypatch: pytest.Mon
     async with http(dashboard()) as client:
         page = await client.get("/")
     assert page.status_code == 503 and "cannot reach Redis" in page.text and "Connection refused" in page.text
+
+
+async def test_the_job_page_shows_progress_and_its_cancel_button_stops_the_job(
+    define: Define, start_worker: StartWorker, queue: str
+) -> None:
+    """A running job's page shows its latest progress and a Cancel button; the POST stops it in its
+    worker (retained as cancelled); a queued job is cancelled at once; a finished one is left alone."""
+    started = asyncio.Event()
+
+    async def files(payload: Item) -> None:
+        await current_attempt().report_progress(0.4, message="3 of 7 files")
+        started.set()
+        await asyncio.sleep(60)
+
+    job = define(files, attempts=3)
+    running = await job.trigger({"n": 1})
+    await start_worker()
+    await started.wait()
+    await wait_until(running.progress, what="progress stored")
+    async with http(dashboard(auth=acting)) as client:
+        text = (await client.get(f"/jobs/{running.id}")).text
+        assert "Cancel</button>" in text and "Remove</button>" not in text
+        assert '<progress max="1" value="0.4">' in text and "40% · 3 of 7 files" in text
+        async with http(dashboard()) as read_only:
+            assert "Cancel</button>" not in (await read_only.get(f"/jobs/{running.id}")).text
+        cancelled = await post(client, f"/jobs/{running.id}/cancel")
+        assert (cancelled.status_code, cancelled.headers["location"]) == (303, f"/jobs/{running.id}?done=cancelling")
+        assert "being cancelled" in (await client.get(cancelled.headers["location"])).text
+        await wait_until(running.record, what="the cancelled record")
+        page = (await client.get(f"/jobs/{running.id}")).text
+        assert "pill-cancelled" in page and "Cancel</button>" not in page
+        again = await post(client, f"/jobs/{running.id}/cancel")
+        assert again.headers["location"] == f"/jobs/{running.id}?done=not-cancelled"
+        listed = (await client.get(f"/queues/{queue}?state=cancelled")).text
+        assert running.id in listed
+        missing = await post(client, "/jobs/no-such-job/cancel")
+        assert missing.status_code == 404
+    assert await running.status() is JobStatus.CANCELLED

@@ -60,7 +60,7 @@ def test_the_example_apps_test_suite_passes_as_a_user_runs_it() -> None:
         [*command, "-q", "-p", "no:cacheprovider", "-W", "error"], process_env(JOBS_MODULES=""), timeout=120
     )
     assert done.returncode == 0, done.output
-    assert re.search(r"\b10 passed\b", done.stdout), done.stdout
+    assert re.search(r"\b13 passed\b", done.stdout), done.stdout
 
 
 async def test_the_job_control_examples_declare_their_limits_and_order_their_triggers(redis: Redis) -> None:

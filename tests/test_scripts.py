@@ -57,7 +57,7 @@ def test_every_call_site_names_a_script_whose_header_it_can_be_checked_against()
 
 async def test_a_call_with_another_number_of_keys_is_refused_before_reaching_redis(redis: Redis) -> None:
     """Both checked paths raise ScriptCallError naming the script and the documented count."""
-    with pytest.raises(scripts.ScriptCallError, match="remove takes 3 keys"):
+    with pytest.raises(scripts.ScriptCallError, match="remove takes 4 keys"):
         await scripts.run(redis, scripts.REMOVE, ["a", "b"], ["id"])
     link = ScriptLink(redis, 5.0)
     try:

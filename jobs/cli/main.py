@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--queue", action="append", dest="queues", metavar="Q", type=_text, help="only this queue (repeatable)"
     )
-    for status in ("failed", "completed"):
+    for status in ("failed", "completed", "cancelled"):
         latest = add(status, f"the latest retained {status} jobs, newest first")
         latest.add_argument("--queue", metavar="Q", type=_text, help="only this queue (default: every queue)")
         latest.add_argument("--limit", type=int, default=20, metavar="N", help="at most N jobs (default 20)")
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-failed", action="store_true", help="retry every retained failure of --queue (default: every queue)"
     )
     retry.add_argument("--queue", metavar="Q", type=_text)
+    add("cancel", "cancel a job: a queued one never runs, a running one is stopped in its worker").add_argument(
+        "id", type=_text
+    )
     add("remove", "delete a queued, scheduled or retained job (not a running one)").add_argument("id", type=_text)
     add("pause", "stop workers taking jobs from a queue; triggers still enqueue").add_argument("queue", type=_text)
     add("resume", "let workers take jobs from a paused queue again").add_argument("queue", type=_text)
@@ -209,6 +212,13 @@ async def _remove(args: argparse.Namespace) -> Output:
     return info.to_dict(), f"removed {info.status.value} job {info.id} ({info.job or '?'}) of queue {info.queue}"
 
 
+async def _cancel(args: argparse.Namespace) -> Output:
+    result = await admin.cancel(args.id)
+    if not result.changed:  # finished or unknown: nothing changed, and the exit code says so
+        raise CommandError(result.message, EXIT_NOT_FOUND)
+    return result.to_dict(), f"job {result.id}: {result.message}"
+
+
 async def _pause(args: argparse.Namespace) -> Output:
     changed = await admin.pause(await _known(args.queue))
     text = f"paused queue {args.queue}: triggers still enqueue, workers take nothing until `jobs resume`"
@@ -234,6 +244,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[Output]]] = {
     "stats": _stats,
     "failed": _latest,
     "completed": _latest,
+    "cancelled": _latest,
+    "cancel": _cancel,
     "show": _show,
     "retry": _retry,
     "remove": _remove,

@@ -57,16 +57,25 @@ def counts_table(all_counts: Sequence[QueueCounts]) -> str:
     if not all_counts:
         return "no queues found"
     rows = [
-        (c.queue, "paused" if c.paused else "active", c.queued, c.scheduled, c.running, c.completed, c.failed)
+        (
+            c.queue,
+            "paused" if c.paused else "active",
+            c.queued,
+            c.scheduled,
+            c.running,
+            c.completed,
+            c.failed,
+            c.cancelled,
+        )
         for c in all_counts
     ]
-    return table(("QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED"), rows)
+    return table(("QUEUE", "STATE", "QUEUED", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"), rows)
 
 
 def records_table(records: Sequence[JobRecord], what: str) -> str:
     if not records:
         return f"no {what} jobs retained"
-    outcome = "ERROR" if what == "failed" else "RESULT"
+    outcome = "RESULT" if what == "completed" else "ERROR"
     rows = [
         (
             r.id,
@@ -102,6 +111,8 @@ def job_detail(info: JobInfo) -> str:
     elif info.status is JobStatus.RUNNING:
         fields.append(("started", "not reported: no live worker's heartbeat lists it (arq's own worker sends none)"))
     fields.append(("payload", _block(info.payload)))
+    if info.progress is not None:
+        fields.append(("progress", progress_text(info.progress)))
     if info.result is not None:
         fields.append(("result", _block(info.result)))
     if info.error:
@@ -111,6 +122,13 @@ def job_detail(info: JobInfo) -> str:
     if info.error and info.error.get("traceback"):
         lines += ["traceback:", _indent(info.error["traceback"].rstrip())]
     return "\n".join(lines)
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """`40% (3 of 7 files)`: a job's latest reported progress."""
+    percent = f"{progress['fraction'] * 100:.0f}%"
+    message = progress.get("message")
+    return f"{percent} ({message})" if message else percent
 
 
 def workers_table(workers: Sequence[WorkerInfo]) -> str:

@@ -1,4 +1,4 @@
-"""The actions, all POSTs: retry, remove, pause, resume, retry every failure, trigger.
+"""The actions, all POSTs: retry, remove, cancel, pause, resume, retry every failure, trigger.
 
 Each checks, before anything else, that the request may act (403 in read-only mode) and is not
 cross-site (403: the CSRF token and the request's origin), then does what `jobs.admin` does for
@@ -41,6 +41,9 @@ class Actions:
 
     async def remove(self, request: Request) -> Response:
         return await self._act(request, self._remove)
+
+    async def cancel(self, request: Request) -> Response:
+        return await self._act(request, self._cancel)
 
     async def pause(self, request: Request) -> Response:
         return await self._act(request, self._pause)
@@ -93,6 +96,13 @@ class Actions:
         links = self.renderer.links(request)
         target = links.queue(info.queue, state=info.status.value) if info.queue else links.home()
         return self._redirect(target, done="removed")
+
+    async def _cancel(self, request: Request, form: FormData) -> Response:
+        result = await admin.cancel(request.path_params["job_id"])
+        if result.outcome == "not_found":
+            raise Refused("No such job", result.message, 404)
+        done = result.outcome if result.changed else "not-cancelled"
+        return self._redirect(self.renderer.links(request).job(result.id), done=done)
 
     async def _pause(self, request: Request, form: FormData) -> Response:
         queue = await self._queue(request)

@@ -55,6 +55,7 @@ def dashboard(
         Route("/queues/{queue:path}", pages.queue, name="queue"),
         Route("/jobs/{job_id:path}/retry", actions.retry, methods=["POST"]),
         Route("/jobs/{job_id:path}/remove", actions.remove, methods=["POST"]),
+        Route("/jobs/{job_id:path}/cancel", actions.cancel, methods=["POST"]),
         Route("/jobs/{job_id:path}", pages.job, name="job"),
         Route("/trigger/{job_name:path}", actions.trigger, methods=["GET", "POST"]),
         Route("/schedules/{schedule_id:path}/run-now", actions.run_schedule_now, methods=["POST"]),

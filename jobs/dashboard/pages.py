@@ -19,11 +19,21 @@ from .chart import sparkline
 from .directory import QueueDirectory
 from .render import Renderer
 
-LISTED = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED)
+LISTED = (
+    JobStatus.QUEUED,
+    JobStatus.SCHEDULED,
+    JobStatus.RUNNING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
 PER_PAGE = 25
 MESSAGES = {
     "retried": "The job is queued again, with its payload and a fresh set of attempts.",
     "removed": "The job was removed.",
+    "cancelled": "The job was cancelled before it started: it is kept as cancelled and will not run.",
+    "cancelling": "The job is being cancelled: its worker stops it now, and keeps it as cancelled.",
+    "not-cancelled": "Nothing changed: the job had finished already.",
     "paused": "The queue is paused: workers take nothing from it; triggers still enqueue.",
     "already-paused": "The queue was paused already.",
     "resumed": "The queue is resumed: idle workers start at once.",

@@ -20,12 +20,16 @@ from .. import registry
 from ..clock import now_ms
 from ..errors import JobsError, PayloadTooLargeError, UnknownJobError
 from ..handle import JobHandle
-from ..records import UNREADABLE_JOB, JobRecord, JobStatus
+from ..progress import Progress
+from ..records import RETAINED, UNREADABLE_JOB, JobRecord, JobStatus
+from ..settings import get_settings
 from ..store import attempts as attempt_log
 from ..store import browse, connection, enqueue, inspection, keys, presence, queues, scripts, stored
+from ..store import cancel as cancelling
 from ..store import throughput as outcome_counts
 from ..store.attempts import AttemptInfo
 from ..store.browse import JobPage, JobSummary
+from ..store.cancel import CancelResult
 from ..store.presence import RunningJob, WorkerInfo
 from ..store.throughput import Minute
 
@@ -33,6 +37,7 @@ log = structlog.get_logger("jobs")
 
 __all__ = [
     "AttemptInfo",
+    "CancelResult",
     "JobInfo",
     "JobNotFoundError",
     "JobPage",
@@ -44,6 +49,7 @@ __all__ = [
     "RunningJob",
     "WorkerInfo",
     "attempts",
+    "cancel",
     "counts",
     "counts_many",
     "get_job",
@@ -61,7 +67,7 @@ __all__ = [
     "throughput_many",
     "workers",
 ]
-_FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED)
+_FINISHED = RETAINED
 
 
 class JobNotFoundError(JobsError, LookupError):
@@ -85,6 +91,7 @@ class QueueCounts:
     completed: int  # retained, so at most the keep limit
     failed: int
     paused: bool
+    cancelled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +115,7 @@ class JobInfo:
     error: dict[str, str] | None = None  # type, message, traceback
     worker: str | None = None  # the id of the worker running it (from its heartbeat)
     priority: int | None = None  # a live job triggered with a priority other than 0
+    progress: dict[str, Any] | None = None  # a running job's latest report: fraction, message, at_ms
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobInfo:
@@ -175,12 +183,13 @@ async def counts_many(names: Sequence[str], workers: Sequence[WorkerInfo] | None
             pipe.zcard(layout.finished(queue, JobStatus.COMPLETED.value))
             pipe.zcard(layout.finished(queue, JobStatus.FAILED.value))
             pipe.sismember(layout.paused(queue), queue)
+            pipe.zcard(layout.finished(queue, JobStatus.CANCELLED.value))
         replies = await pipe.execute()
     result = []
     for index, queue in enumerate(names):
-        due, size, completed, failed, paused = (int(v) for v in replies[index * 5 : index * 5 + 5])
+        due, size, completed, failed, paused, cancelled = (int(v) for v in replies[index * 6 : index * 6 + 6])
         busy = min(len(running.get(queue, ())), due)
-        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused)))
+        result.append(QueueCounts(queue, due - busy, size - due, busy, completed, failed, bool(paused), cancelled))
     return result
 
 
@@ -192,7 +201,12 @@ async def queue_exists(queue: str) -> bool:
     conn = await connection.for_current_loop()
     layout = conn.keys
     async with conn.redis.pipeline(transaction=False) as pipe:
-        pipe.exists(layout.queue(queue), layout.finished(queue, "completed"), layout.finished(queue, "failed"))
+        pipe.exists(
+            layout.queue(queue),
+            layout.finished(queue, "completed"),
+            layout.finished(queue, "failed"),
+            layout.finished(queue, "cancelled"),
+        )
         pipe.sismember(layout.paused(queue), queue)
         found, paused = await pipe.execute()
     return bool(found or paused)
@@ -273,9 +287,8 @@ async def attempts(job_id: str, info: JobInfo | None = None) -> list[AttemptInfo
 
 
 @connection.reports_redis_errors
-@connection.reports_redis_errors
 async def latest(status: JobStatus, queue: str | None = None, limit: int = 20) -> list[JobRecord]:
-    """The newest retained jobs with `status` (COMPLETED or FAILED) of `queue`, or of every queue."""
+    """The newest retained jobs with `status` (COMPLETED, FAILED or CANCELLED) of `queue`, or of every queue."""
     queues = [queue] if queue is not None else await known_queues()
     found: list[JobRecord] = []
     for name in queues:
@@ -302,9 +315,10 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
             layout.lock(job_id, queue),
             layout.job(job_id, queue),
             layout.tries(job_id, queue),
+            layout.progress(job_id, queue),
         ]
     )
-    record, locked, raw, tries = found
+    record, locked, raw, tries, reported = found
     if record is not None:
         return JobInfo.from_record(inspection.read_record(record, job_id))
     if raw is None:
@@ -315,8 +329,10 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
         queue = await _locate(job_id)
     due = await redis.zscore(layout.queue(queue), job_id) if queue else None
     ranked = await redis.zscore(layout.priority(queue), job_id) if queue and due is not None else None
-    started, worker = None, None
+    started, worker, progress = None, None, None
     if keys.running_lock(locked):
+        shown = Progress.from_json(reported) if reported is not None else None
+        progress = shown.to_dict() if shown is not None else None
         status = JobStatus.RUNNING
         live = await presence.live_workers(redis, layout)
         running = presence.running_by_queue(live).get(queue or "", {}).get(job_id)
@@ -336,6 +352,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
         started_ms=started,
         worker=worker,
         priority=None if ranked is None else enqueue.priority_of(ranked),
+        progress=progress,
     )
 
 
@@ -408,6 +425,15 @@ async def retry_all_failed(queue: str | None = None) -> RetryAllResult:
     return result
 
 
+async def cancel(job_id: str, queue: str | None = None) -> CancelResult:
+    """Cancel a job: a queued or scheduled one is removed and retained as cancelled at once
+    (`outcome` "cancelled"); a running one is stopped in its worker within moments ("cancelling":
+    CancelledError inside it, its finally blocks run, then it is retained as cancelled, not
+    retried); a finished one is left as it is ("finished"), an unknown id is "not_found". Cancelled
+    jobs are kept like failed ones, the latest JOBS_KEEP_CANCELLED per queue."""
+    return await cancelling.cancel(job_id, queue, keep=get_settings().jobs_keep_cancelled)
+
+
 @connection.reports_redis_errors
 async def remove(job_id: str, queue: str | None = None) -> JobInfo:
     """Delete a queued, scheduled or retained job and return what it was; a running job is refused
@@ -422,7 +448,7 @@ async def remove(job_id: str, queue: str | None = None) -> JobInfo:
     layout = conn.keys
     done = await conn.run(
         scripts.REMOVE,
-        [layout.queue(queue), layout.finished(queue, "completed"), layout.finished(queue, "failed")],
+        [layout.queue(queue), *(layout.finished(queue, s.value) for s in RETAINED)],
         [job_id],
     )
     if done < 0:

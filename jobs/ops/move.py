@@ -22,7 +22,7 @@ from ..store import connection, scripts
 from ..store.connection import Connection
 
 PAGE = 500
-_FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value)
+_FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
 @dataclass
@@ -138,7 +138,7 @@ class _Mover:
             if tries is not None:
                 pipe.set(dst.keys.tries(job_id, queue), tries)
             await pipe.execute()
-        names = [src.keys.queue(queue), src.keys.finished(queue, "completed"), src.keys.finished(queue, "failed")]
+        names = [src.keys.queue(queue), *(src.keys.finished(queue, status) for status in _FINISHED)]
         if int(await src.run(scripts.REMOVE, names, [job_id])) < 0:  # a worker took it meanwhile
             async with dst.redis.pipeline(transaction=False) as pipe:
                 pipe.delete(dst.keys.job(job_id, queue), dst.keys.tries(job_id, queue))

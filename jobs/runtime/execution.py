@@ -12,21 +12,54 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import structlog
 from pydantic import ValidationError
 
 from .. import errorinfo
 from ..definition import Job
-from ..errors import UnrecoverableError
+from ..errors import JobsError, UnrecoverableError
 from ..logs.events import log
+from ..progress import Progress, checked
 from ..records import ErrorInfo
 from ..settings import get_settings
 from . import results
 
 _current: ContextVar[Attempt | None] = ContextVar("jobs_current_attempt", default=None)
+# What `current_attempt()` gives code that runs outside any attempt in a test (the pytest plugin's
+# `mock_triggers` pushes one), so a job's function called directly (`config.run`) can report progress.
+standalone: list[Attempt] = []
+
+
+class NoAttemptError(JobsError, RuntimeError):
+    """`current_attempt()` was called outside a job's attempt (not inside a job the worker runs)."""
+
+
+class ProgressSink(Protocol):
+    """Where an attempt's progress reports go: the worker's `ProgressWriter`, or `local_progress`."""
+
+    def report(self, job_id: str, progress: Progress) -> None: ...
+
+
+class LocalProgress:
+    """Progress reported by attempts that no worker runs (the inline test runner, a job function
+    called directly in a test): the latest per job id, in this process's memory, bounded."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self.latest: dict[str, Progress] = {}
+
+    def report(self, job_id: str, progress: Progress) -> None:
+        self.latest.pop(job_id, None)
+        self.latest[job_id] = progress
+        if len(self.latest) > self.LIMIT:
+            del self.latest[next(iter(self.latest))]
+
+
+local_progress = LocalProgress()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +89,14 @@ class Attempt:
     name: str
     queue: str
     number: int
+    sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+
+    async def report_progress(self, fraction: float, message: str | None = None) -> None:
+        """Record how far this attempt got: `fraction` from 0 to 1, and an optional message
+        ("3 of 7 files"). Cheap to call often: the worker writes the latest value a few times a
+        second at most; `jobs show`, `handle.progress()` and the dashboard show it. Raises
+        `InvalidProgressError` for a fraction outside 0..1."""
+        (self.sink or local_progress).report(self.job_id, checked(fraction, message))
 
 
 async def run_attempt(
@@ -123,12 +164,17 @@ def _overran(timeout: float, elapsed: float) -> TimeoutError:
     )
 
 
-def current_attempt() -> Attempt | None:
-    """The attempt running in this task (job id, name, queue, 1-based number), else None.
+def current_attempt() -> Attempt:
+    """The attempt running in this task (job id, name, queue, 1-based number, `report_progress`).
 
-    Handy for idempotency keys, or for a job that behaves differently on its last attempt.
+    Handy for idempotency keys, or for a job that behaves differently on its last attempt. Outside
+    a job it raises `NoAttemptError`; in a test (the pytest plugin), code called directly gets a
+    stand-in attempt (id `test`, attempt 1) whose progress is kept in memory.
     """
-    return _current.get()
+    attempt = _current.get() or (standalone[-1] if standalone else None)
+    if attempt is None:
+        raise NoAttemptError("current_attempt() is only available inside a job's attempt (a job the worker runs)")
+    return attempt
 
 
 def reject(attempt: Attempt, error: ErrorInfo) -> Failed:

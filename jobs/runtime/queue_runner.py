@@ -26,13 +26,16 @@ from ..definition import Job
 from ..limits import RateLimit
 from ..store import limits, scripts, stored
 from ..store.attempts import AttemptLog
+from ..store.cancel import cancelled_record
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
 from ..store.keys import Layout
 from . import retention
+from .cancels import Cancels
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
 from .locks import LockKeeper
 from .outage import Outage
 from .outbox import Outbox, Settlement
+from .progress_writer import ProgressWriter
 from .slots import Claimed, Slots
 
 log = structlog.get_logger("jobs")
@@ -51,6 +54,7 @@ class QueueOptions:
     lock_timeout: float = 30.0
     max_result_bytes: int = 1024 * 1024
     rate_limit: RateLimit | None = None  # JOBS_QUEUE_RATE_LIMIT for this queue
+    keep_cancelled: int = 1000
 
 
 class QueueRunner:
@@ -95,6 +99,9 @@ class QueueRunner:
         self._token = secrets.token_hex(8)
         self.handoff_channel = layout.handoff_channel(queue, self._token)
         self.locks = LockKeeper(conn, queue, self._token, self._lock_ms, self.slots)
+        self.cancels = Cancels(conn, queue, self._token, options.keep_cancelled)
+        self._checking_marks: asyncio.Task[None] | None = None
+        self.progress_writer = ProgressWriter(conn, queue, lambda: self.started)
         self.listening = False  # the worker's listener receives this runner's hand-offs
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
         self._rules = _limits_of(layout, queue, jobs.values(), options.rate_limit, self._idle_ttl_ms)
@@ -182,10 +189,12 @@ class QueueRunner:
     async def close(self) -> None:
         """Stop renewing locks and give back what was handed off too late to run; call once no
         job of this queue runs any more and the worker no longer listens for hand-offs."""
-        if self._lock_keeper is not None:
-            self._lock_keeper.cancel()
-            await asyncio.gather(self._lock_keeper, return_exceptions=True)
+        for task in (self._lock_keeper, self._checking_marks):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self._attempt_log.close()
+        await self.progress_writer.close()
         if self._handoffs_possible:
             await self._give_back_late_handoffs()
 
@@ -198,7 +207,21 @@ class QueueRunner:
         self.listening = True
         if again and self._handoffs_possible:
             self._recover = True
+        if again and self.started:  # a cancel published while nobody listened: read the marks
+            self._checking_marks = asyncio.create_task(self.cancels.check_marks(self._attempts_running))
         self.wake.set()  # anything published while nobody listened
+
+    def cancel_requested(self, job_id: bytes) -> None:
+        """A cancel of `job_id` was published on the queue's wake channel (see `Cancels`)."""
+        key = job_id.decode(errors="backslashreplace")
+        task = self.slots.running.get(key) if key in self.started else None  # its attempt has begun
+        if task is None or task not in self.slots.settling:  # settling: its code is done, too late
+            self.cancels.request(key, task)
+
+    def _attempts_running(self) -> dict[str, asyncio.Task[None]]:
+        """The tasks of the attempts this runner has begun and whose code has not ended."""
+        running, settling = self.slots.running, self.slots.settling
+        return {i: t for i in self.started if (t := running.get(i)) is not None and t not in settling}
 
     def take_handoff(self, message: bytes) -> None:
         """A trigger handed this runner a job (see scripts.ENQUEUE): start it as if claimed ahead."""
@@ -320,14 +343,22 @@ class QueueRunner:
         else:
             job = self.jobs.get(job_data.name)
             name = job_data.name if job is not None else stored.shown_name(job_data.name)  # bounded in logs
-            attempt = Attempt(claim.job_id, name, self.queue, claim.attempt)
-            self.started[claim.job_id] = (attempt, started)
+            attempt = Attempt(claim.job_id, name, self.queue, claim.attempt, self.progress_writer)
             payload, enqueued = job_data.payload, job_data.enqueued_ms
+            if job_data.cancelled or (self.cancels.heard and self.cancels.heard_of(claim.job_id)):
+                await self._store_cancelled(claim.job_id, attempt, payload, enqueued, 0)
+                return
+            self.started[claim.job_id] = (attempt, started)
             try:
                 outcome = await run_attempt(job, payload, attempt, max_result_bytes=self.options.max_result_bytes)
             except asyncio.CancelledError:
+                if self.cancels.stopped(claim.job_id):
+                    await self._store_cancelled(claim.job_id, attempt, payload, enqueued, started)
+                    return
                 await self._release(claim.job_id, attempt)
                 raise
+            if self.cancels.stopping:  # the job swallowed a cancel and returned: its outcome stands
+                self.cancels.stopped(claim.job_id)
         self.slots.settle(claim.job_id)  # still this task: an id is claimed again only once stored
         self._start_ready()  # the next job starts now, while this outcome is being stored
         settlement = self._settlement(outcome, attempt, payload, enqueued, started)
@@ -335,6 +366,16 @@ class QueueRunner:
         self.wake.set()
         with contextlib.suppress(ConnectionError):
             await settlement.stored
+
+    async def _store_cancelled(self, job_id: str, attempt: Attempt, payload: Any, enqueued: int, started: int) -> None:
+        """Retain a job cancelled by request: stopped while running (`started`), or before it started
+        (0: the attempt its claim counted is not charged)."""
+        self.slots.settle(job_id)
+        self._start_ready()
+        number = attempt.number if started else attempt.number - 1
+        why = f"cancelled while running (attempt {number})" if started else "cancelled before it started"
+        record = cancelled_record(job_id, attempt.name, self.queue, payload, number, enqueued, started, why)
+        await self.cancels.store(record, number if started else None)
 
     def _drop_unreadable_id(self, raw_id: bytes, attempt: int) -> None:
         """A queued id no trigger writes (not UTF-8): logged as failed and removed, with no record."""

@@ -21,6 +21,7 @@ from ..definition import Job
 from ..settings import Settings, get_settings
 from ..store import subscription
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after, connect, wait_until_reachable
+from ..store.keys import CANCEL_MESSAGE_PREFIX
 from . import heartbeat
 from .loop_watch import LoopWatchdog
 from .outage import Outage
@@ -217,6 +218,7 @@ class Worker:
             lock_timeout=self.settings.jobs_lock_timeout,
             max_result_bytes=self.settings.jobs_max_result_bytes,
             rate_limit=self.settings.jobs_queue_rate_limit.get(queue),
+            keep_cancelled=self.settings.jobs_keep_cancelled,
         )
 
     def _install_signals(self) -> None:
@@ -268,4 +270,12 @@ def _looked_again(runners: list[QueueRunner], marks: list[int]) -> bool:
 
 
 def _waker(runner: QueueRunner) -> Callable[[bytes], None]:
-    return lambda _: runner.wake.set()
+    """A wake-up ("1") wakes the runner; a cancel request names a job it may be running."""
+
+    def heard(message: bytes) -> None:
+        if message.startswith(CANCEL_MESSAGE_PREFIX):
+            runner.cancel_requested(message[len(CANCEL_MESSAGE_PREFIX) :])
+        else:
+            runner.wake.set()
+
+    return heard

@@ -81,7 +81,7 @@ async def jobs_page(
     page_of = _Pager(conn.keys, queue, status, page, per_page, job_name or None, oldest_first)
     if status is JobStatus.RUNNING:
         return page_of.running(workers if workers is not None else await presence.live_workers(conn.redis, conn.keys))
-    if status in (JobStatus.COMPLETED, JobStatus.FAILED):
+    if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
         return await page_of.retained(conn.redis)
     if status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
         return await page_of.live(conn.redis)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..clock import now_ms
-from ..records import JobRecord, JobStatus, UnreadableRecord
+from ..records import RETAINED, JobRecord, JobStatus, UnreadableRecord
 from . import connection, keys, queues
 from .connection import Connection
 
@@ -68,9 +68,9 @@ async def job_status(job_id: str, queue: str | None = None) -> JobStatus:
 
 @connection.reports_redis_errors
 async def latest(queue: str, status: JobStatus, limit: int = 20) -> list[JobRecord]:
-    """The most recent retained jobs of `queue` with `status` (COMPLETED or FAILED), newest first."""
-    if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
-        raise ValueError(f"only completed and failed jobs are retained, not {status.value}")
+    """The most recent retained jobs of `queue` with `status` (COMPLETED, FAILED or CANCELLED), newest first."""
+    if status not in RETAINED:
+        raise ValueError(f"only completed, failed and cancelled jobs are retained, not {status.value}")
     conn = await connection.for_current_loop()
     layout, redis = conn.keys, conn.redis
     retained = await redis.zrevrange(layout.finished(queue, status.value), 0, limit - 1, withscores=True)

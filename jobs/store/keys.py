@@ -52,6 +52,10 @@ class Layout:
         """List of a job's failed attempts that were retried (the dashboard's attempt history)."""
         return self._of_job("attempts", "jobs:attempts:", job_id, queue)
 
+    def progress(self, job_id: str, queue: str | None = None) -> str:
+        """The latest progress a running job reported (JSON: fraction, message, at_ms), expiring."""
+        return self._of_job("progress", "jobs:progress:", job_id, queue)
+
     def finished(self, queue: str, status: str) -> str:
         """Sorted set of retained job ids of one queue and outcome, scored by finish time (µs)."""
         return f"{{{queue}}}:{status}" if self.cluster else f"jobs:{queue}:{status}"
@@ -197,6 +201,13 @@ trigger_key = DEFAULT.trigger_key
 worker = DEFAULT.worker
 WORKERS_KEY = DEFAULT.workers
 SCHEDULES_PATTERN = DEFAULT.schedules_pattern()
+
+
+progress = DEFAULT.progress
+
+# A cancel request for a running job goes out on its queue's wake channel (which every worker of
+# the queue listens to) as this prefix and the job id; a plain wake-up is "1".
+CANCEL_MESSAGE_PREFIX = b"cancel:"
 
 
 def handoff_channel(token: str) -> str:

@@ -38,6 +38,7 @@ async def discovered(conn: Connection) -> list[str]:
         layout.queue_pattern(),
         layout.finished_pattern("completed"),
         layout.finished_pattern("failed"),
+        layout.finished_pattern("cancelled"),
         layout.schedules_pattern(),
     ]
     for pattern in patterns:

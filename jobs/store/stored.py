@@ -18,6 +18,7 @@ class StoredJob:
     name: str
     payload: Any
     enqueued_ms: int
+    cancelled: bool = False  # marked by `jobs cancel` while a worker held it (store/lua/cancel.lua)
 
 
 class UndecodableJob(ValueError):
@@ -49,7 +50,7 @@ def decode(raw: bytes | None) -> StoredJob:
         if problem:
             raise UndecodableJob(f"the stored job holds {_short(problem)}, which `trigger` refuses; it was not run")
     enqueued = data.get("et")
-    return StoredJob(name=data["f"], payload=payload, enqueued_ms=enqueued if isinstance(enqueued, int) else 0)
+    return StoredJob(data["f"], payload, enqueued if isinstance(enqueued, int) else 0, "cancel" in data)
 
 
 def shown_name(name: str) -> str:

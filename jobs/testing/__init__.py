@@ -5,7 +5,7 @@ The pytest plugin (`jobs.testing.plugin`, entry point `jobs`) wraps every test i
 """
 
 from .burst import BurstWorker
-from .inline import run_triggered
+from .inline import reported_progress, run_triggered
 from .mocks import MockedJobHandle, NotRunError, Triggered, TriggerLog, mock_triggers, mocked, triggered
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Triggered",
     "mock_triggers",
     "mocked",
+    "reported_progress",
     "run_triggered",
     "triggered",
 ]

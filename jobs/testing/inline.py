@@ -9,9 +9,10 @@ from typing import Any
 
 from ..clock import now_ms
 from ..definition import Job
-from ..handle import JobFailedError
+from ..handle import JobFailedError, JobHandle
+from ..progress import Progress
 from ..records import JobRecord, JobStatus
-from ..runtime.execution import Attempt, Completed, Failed, Retrying, run_attempt
+from ..runtime.execution import Attempt, Completed, Failed, Retrying, local_progress, run_attempt
 from .mocks import Triggered, current_log
 
 
@@ -83,3 +84,9 @@ async def _run(item: Triggered, sleep_backoff: bool) -> tuple[JobRecord, BaseExc
         finished_ms=now_ms(),
     )
     return record, (raised[-1] if raised and isinstance(outcome, Failed) else None)
+
+
+def reported_progress(job: str | JobHandle[Any] = "test") -> Progress | None:
+    """The latest progress a job reported where no worker runs it: by `run_triggered()` (pass its
+    handle or id), or by a job's function called directly in a test (the default, `test`)."""
+    return local_progress.latest.get(job if isinstance(job, str) else job.id)

@@ -18,9 +18,13 @@ from unittest.mock import AsyncMock
 from .. import registry, trigger_keys
 from ..clock import now_ms, to_ms
 from ..definition import Delay, Job
-from ..handle import JobFailedError, JobHandle
+from ..handle import JobHandle
+from ..progress import Progress
 from ..records import JobRecord, JobStatus
+from ..runtime import execution
+from ..runtime.execution import Attempt
 from ..store import stored
+from ..store.cancel import CancelResult, cancelled_record
 from ..store.enqueue import check_job_id, check_priority
 
 _MISSING: Any = object()
@@ -71,9 +75,15 @@ class MockedJobHandle(JobHandle):
                 f"job {self.job} {self.id} came from a mocked trigger and has not run: "
                 "call `await jobs.testing.run_triggered()` first, or use the jobs_worker fixture for a real worker"
             )
-        if record.status is JobStatus.FAILED:
-            raise JobFailedError(record)
-        return record.result
+        return self.finished_result(record)
+
+    async def cancel(self) -> CancelResult:
+        """Cancel it in the test's trigger log: not run yet, it never will (`run_triggered()` skips it)."""
+        return self._log().cancel(self.id)
+
+    async def progress(self) -> Progress | None:
+        """What it reported while `run_triggered()` ran it (kept in memory)."""
+        return execution.local_progress.latest.get(self.id)
 
     def _log(self) -> TriggerLog:
         assert self.trigger_log is not None, "a MockedJobHandle is made by a mocked trigger"
@@ -125,7 +135,14 @@ class TriggerLog:
         for data in encoded:
             handle_id = job_id or uuid.uuid4().hex
             fresh = handle_id not in self._ids
-            handle = MockedJobHandle(id=handle_id, job=job.name, queue=job.queue, enqueued=fresh, trigger_log=self)
+            handle = MockedJobHandle(
+                id=handle_id,
+                job=job.name,
+                queue=job.queue,
+                enqueued=fresh,
+                result_type=job.result_type,
+                trigger_log=self,
+            )
             if fresh:
                 self._ids.add(handle_id)
                 self.triggered.append(Triggered(job, handle, stored.decode(data).payload, delay_ms, now))
@@ -147,11 +164,29 @@ class TriggerLog:
                 self._keys[(job.name, rule.key)] = (index, now)
                 return replace(item.handle, enqueued=False, replaced=True)
         handle_id = job_id or uuid.uuid4().hex
-        handle = MockedJobHandle(id=handle_id, job=job.name, queue=job.queue, trigger_log=self)
+        handle = MockedJobHandle(
+            id=handle_id, job=job.name, queue=job.queue, result_type=job.result_type, trigger_log=self
+        )
         self._ids.add(handle_id)
         self._keys[(job.name, rule.key)] = (len(self.triggered), now)
         self.triggered.append(Triggered(job, handle, payload, rule.delay_ms(None), now))
         return handle
+
+    def cancel(self, job_id: str) -> CancelResult:
+        """What the real cancel does, on this log: a job not run yet is taken out and recorded as
+        cancelled; one that ran is left alone."""
+        record = self.records.get(job_id)
+        if record is not None:
+            return CancelResult(job_id, "finished", record.status, f"job {job_id} is {record.status.value} already")
+        pending = self.triggered[self._taken :]
+        item = next((t for t in pending if t.handle.id == job_id), None)
+        if item is None:
+            return CancelResult(job_id, "not_found", JobStatus.NOT_FOUND, f"no job with id {job_id!r}")
+        self.triggered.remove(item)
+        self.records[job_id] = cancelled_record(
+            job_id, item.job.name, item.job.queue, item.payload, 0, item.enqueued_ms, 0, "cancelled before it started"
+        )
+        return CancelResult(job_id, "cancelled", JobStatus.QUEUED, "cancelled: it will not run")
 
     def take(self) -> Triggered | None:
         """The oldest triggered job `run_triggered` has not run yet, if any."""
@@ -186,11 +221,15 @@ def mock_triggers() -> Iterator[TriggerLog]:
     for job in registry.all_jobs():
         patch(job)
     _active.append(log)
+    stand_in = Attempt("test", "<test>", "default", 1)
+    execution.standalone.append(stand_in)
+    execution.local_progress.latest.pop(stand_in.job_id, None)  # what an earlier test reported
     try:
         yield log
     finally:
         unsubscribe()
         _active.remove(log)
+        execution.standalone.remove(stand_in)
         for job, attributes in saved.values():
             for name, value in attributes.items():
                 if value is _MISSING:
