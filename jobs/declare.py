@@ -141,7 +141,7 @@ def job(
             keep_failed=keep_failed,
             schedule=_check_schedule(schedule),
             schedule_payload=schedule_payload,
-            rate_limit=_check_rate_limit(rate_limit),
+            rate_limit=_check_rate_limit(rate_limit, name, max_running),
             max_running=None if max_running is None else _check_positive("max_running", max_running),
         )
         adapter = _adapter(fn, payload_type)
@@ -244,9 +244,11 @@ def _check_queue(value: str) -> str:
     return value
 
 
-def _check_rate_limit(value: object) -> RateLimit | None:
+def _check_rate_limit(value: object, name: str, max_running: int | None) -> RateLimit | None:
     if value is not None and not isinstance(value, RateLimit):
         raise JobDefinitionError(f"rate_limit must be a RateLimit(count, per=timedelta(...)), got {value!r}")
+    if (value is not None or max_running is not None) and '"' in name:  # the claim script reads names up to a quote
+        raise JobDefinitionError(f"a job with rate_limit= or max_running= needs a name without quotes, got {name!r}")
     return value
 
 

@@ -53,6 +53,8 @@ def test_job_options_are_checked_at_definition(define: Define) -> None:
         define(nothing, max_running=1.5)
     with pytest.raises(JobDefinitionError, match="rate_limit must be a RateLimit"):
         define(nothing, rate_limit="5/s")
+    with pytest.raises(JobDefinitionError, match="without quotes"):
+        define(nothing, name='say-"hi"', max_running=1)
     made = define(nothing, rate_limit=RateLimit(5, per=timedelta(minutes=1)), max_running=2)
     assert (made.config.rate_limit, made.config.max_running) == (RateLimit(5, timedelta(minutes=1)), 2)
 
