@@ -21,6 +21,7 @@ from .errors import (
     UnrecoverableError,
 )
 from .handle import JobCancelledError, JobFailedError, JobHandle
+from .limits import RateLimit
 from .progress import InvalidProgressError, Progress
 from .records import ErrorInfo, JobRecord, JobStatus
 from .runtime.execution import Attempt, NoAttemptError, current_attempt
@@ -52,6 +53,7 @@ __all__ = [
     "PayloadNotJSONError",
     "PayloadTooLargeError",
     "Progress",
+    "RateLimit",
     "RedisOutOfMemoryError",
     "RedisURLError",
     "RedisUnavailableError",

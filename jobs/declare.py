@@ -20,6 +20,7 @@ from .backoff import Backoff
 from .cron import Cron, Every
 from .definition import Delay, Job, JobConfig
 from .errors import JobDefinitionError
+from .limits import RateLimit
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -51,6 +52,8 @@ def job(
     keep_failed: int | None = None,
     schedule: Cron | Every | None = None,
     schedule_payload: Any = None,
+    rate_limit: RateLimit | None = None,
+    max_running: int | None = None,
 ) -> Job[None, R]: ...
 
 
@@ -67,6 +70,8 @@ def job(
     keep_failed: int | None = None,
     schedule: Cron | Every | None = None,
     schedule_payload: Any = None,
+    rate_limit: RateLimit | None = None,
+    max_running: int | None = None,
 ) -> Job[P, R]: ...
 
 
@@ -82,6 +87,8 @@ def job(
     keep_failed: int | None = None,
     schedule: Cron | Every | None = None,
     schedule_payload: Any = None,
+    rate_limit: RateLimit | None = None,
+    max_running: int | None = None,
 ) -> Decorator: ...
 
 
@@ -99,6 +106,8 @@ def job(
     keep_failed: int | None = None,
     schedule: Cron | Every | None = None,
     schedule_payload: Any = None,
+    rate_limit: RateLimit | None = None,
+    max_running: int | None = None,
 ) -> Any:
     """Define a job: `job(name=..., run=fn)`, or as a decorator `@job(name=...)`.
 
@@ -107,6 +116,8 @@ def job(
     the queue retains when this job finishes (`JOBS_KEEP_COMPLETED` / `JOBS_KEEP_FAILED`
     otherwise). `schedule=Cron(...)` or `Every(...)` declares a schedule, stored under the job's
     name by every worker that runs its queue, with `schedule_payload` (validated now).
+    `rate_limit=RateLimit(100, per=timedelta(minutes=1))` and `max_running=2` bound its starts
+    per period and its attempts running at once, across every worker (enforced in Redis).
     `bare` only catches a bare `@job` (the function passed positionally), to say what to write.
     """
     if bare is not None:
@@ -130,6 +141,8 @@ def job(
             keep_failed=keep_failed,
             schedule=_check_schedule(schedule),
             schedule_payload=schedule_payload,
+            rate_limit=_check_rate_limit(rate_limit, name, max_running),
+            max_running=None if max_running is None else _check_positive("max_running", max_running),
         )
         adapter = _adapter(fn, payload_type)
         defined: Job[Any] = Job(
@@ -231,7 +244,17 @@ def _check_queue(value: str) -> str:
     return value
 
 
+def _check_rate_limit(value: object, name: str, max_running: int | None) -> RateLimit | None:
+    if value is not None and not isinstance(value, RateLimit):
+        raise JobDefinitionError(f"rate_limit must be a RateLimit(count, per=timedelta(...)), got {value!r}")
+    if (value is not None or max_running is not None) and '"' in name:  # the claim script reads names up to a quote
+        raise JobDefinitionError(f"a job with rate_limit= or max_running= needs a name without quotes, got {name!r}")
+    return value
+
+
 def _check_positive(what: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JobDefinitionError(f"{what} must be an int, got {value!r}")
     if value < 1:
         raise JobDefinitionError(f"{what} must be >= 1, got {value}")
     return value

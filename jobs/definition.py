@@ -24,6 +24,7 @@ from .clock import now_ms, to_ms
 from .cron import Cron, Every
 from .errors import PayloadNotJSONError, PayloadTooLargeError
 from .handle import JobHandle
+from .limits import RateLimit
 from .observe import tracing
 from .settings import get_settings
 from .store import connection, enqueue
@@ -55,6 +56,8 @@ class JobConfig(Generic[P]):
     keep_failed: int | None = None
     schedule: Cron | Every | None = None  # declared: the worker keeps it stored under the job's name
     schedule_payload: Any = None
+    rate_limit: RateLimit | None = None  # starts per period across every worker (the claim script)
+    max_running: int | None = None  # attempts running at once across every worker
 
 
 @dataclass(eq=False)
@@ -144,6 +147,7 @@ class Job(Generic[P, R]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle[R]: ...
     @overload
     async def trigger(
@@ -155,6 +159,7 @@ class Job(Generic[P, R]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle[R]: ...
     @overload
     async def trigger(
@@ -166,6 +171,7 @@ class Job(Generic[P, R]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle[R]: ...
     @overload
     async def trigger(
@@ -177,6 +183,7 @@ class Job(Generic[P, R]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle[R]: ...
     async def trigger(
         self,
@@ -187,6 +194,7 @@ class Job(Generic[P, R]):
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle[R]:
         """Validate `payload` and enqueue one run of this job; nothing is written if it is invalid.
 
@@ -194,14 +202,16 @@ class Job(Generic[P, R]):
         `enqueued` is then False. With a `key` (per job): `debounce` runs the job once, that long
         after the last trigger of the key, with the last payload; `throttle` runs the first trigger
         and drops the others until that long after it; a key alone drops a trigger while the key's
-        job is queued, scheduled or running. The handle says which happened.
+        job is queued, scheduled or running. The handle says which happened. `priority` (higher
+        first, -1000 to 1000) orders it among the queue's due jobs; first in, first out within one.
         """
         rule = trigger_keys.rule(key, debounce=debounce, throttle=throttle, delay=delay)  # bad options raise first
+        enqueue.check_priority(priority)
         tracer = tracing.tracer()  # None unless a tracer provider is configured
         if tracer is None:
-            return await self._enqueue(payload, delay, job_id, rule, None)
+            return await self._enqueue(payload, delay, job_id, rule, None, priority)
         with tracing.sending(tracer, self.queue, self.name) as sending:
-            handle = await self._enqueue(payload, delay, job_id, rule, sending)
+            handle = await self._enqueue(payload, delay, job_id, rule, sending, priority)
             sending.sent(handle.enqueued)
             return handle
 
@@ -212,13 +222,16 @@ class Job(Generic[P, R]):
         job_id: str | None,
         rule: trigger_keys.KeyRule | None,
         sending: tracing.Sending | None,
+        priority: int,
     ) -> JobHandle[R]:
         now = now_ms()
         chosen = job_id is not None
         job_id = enqueue.check_job_id(job_id) if job_id is not None else enqueue.new_job_id()
         stored = self.encode(payload, now, b"" if sending is None else sending.stored_field(job_id))  # raises first
         if rule is None:
-            (fresh,) = await enqueue.write(self.queue, [(job_id, stored, now + to_ms(delay))], now, chosen=chosen)
+            (fresh,) = await enqueue.write(
+                self.queue, [(job_id, stored, now + to_ms(delay))], now, chosen=chosen, priority=priority
+            )
             return JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh, result_type=self.result_type)
         status, kept = await enqueue.write_keyed(
             self.queue,
@@ -227,6 +240,7 @@ class Job(Generic[P, R]):
             rule.mode,
             rule.ttl_ms(delay),
             (job_id, stored, now + rule.delay_ms(delay)),
+            priority,
         )
         return JobHandle(
             id=kept,
@@ -245,25 +259,30 @@ class Job(Generic[P, R]):
         return await saved_schedules.save(conn, self.queue, schedule_id, self.name, spec, data, declared=False)
 
     @overload
-    async def trigger_many(self: Job[M, R], payloads: Iterable[M | Mapping[str, Any]]) -> list[JobHandle[R]]: ...
+    async def trigger_many(
+        self: Job[M, R], payloads: Iterable[M | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle[R]]: ...
     @overload
-    async def trigger_many(self: Job[D, R], payloads: Iterable[D | Mapping[str, Any]]) -> list[JobHandle[R]]: ...
+    async def trigger_many(
+        self: Job[D, R], payloads: Iterable[D | Mapping[str, Any]], *, priority: int = 0
+    ) -> list[JobHandle[R]]: ...
     @overload
-    async def trigger_many(self, payloads: Iterable[P]) -> list[JobHandle[R]]: ...
-    async def trigger_many(self, payloads: Iterable[Any]) -> list[JobHandle[R]]:
-        """Validate every payload first, then enqueue them all in one round trip."""
+    async def trigger_many(self, payloads: Iterable[P], *, priority: int = 0) -> list[JobHandle[R]]: ...
+    async def trigger_many(self, payloads: Iterable[Any], *, priority: int = 0) -> list[JobHandle[R]]:
+        """Validate every payload first, then enqueue them all in one round trip (all at `priority`)."""
+        enqueue.check_priority(priority)
         tracer = tracing.tracer()
         if tracer is None:
-            return await self._enqueue_many(payloads, b"")
+            return await self._enqueue_many(payloads, b"", priority)
         with tracing.sending(tracer, self.queue, self.name, count=len(payloads := list(payloads))) as sending:
-            return await self._enqueue_many(payloads, sending.stored_field())
+            return await self._enqueue_many(payloads, sending.stored_field(), priority)
 
-    async def _enqueue_many(self, payloads: Iterable[Any], trace: bytes) -> list[JobHandle[R]]:
+    async def _enqueue_many(self, payloads: Iterable[Any], trace: bytes, priority: int) -> list[JobHandle[R]]:
         now = now_ms()
         batch = [(enqueue.new_job_id(), data, now) for data in self.encode_batch(payloads, now, trace)]
         if not batch:
             return []
-        added = await enqueue.write(self.queue, batch, now, chosen=False)
+        added = await enqueue.write(self.queue, batch, now, chosen=False, priority=priority)
         return [
             JobHandle(id=job_id, job=self.name, queue=self.queue, enqueued=fresh, result_type=self.result_type)
             for (job_id, _, _), fresh in zip(batch, added, strict=True)

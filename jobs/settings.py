@@ -18,6 +18,7 @@ from redis.connection import parse_url
 
 from .cluster_url import is_cluster_url, parse_cluster_url
 from .errors import JobsError
+from .limits import RateLimit, parse_rate
 from .redaction import redact_url
 from .sentinel_url import is_sentinel_url, parse_sentinel_url
 
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     jobs_queue: str = "default"
     jobs_concurrency: int = Field(default=1, ge=1)
     jobs_queue_concurrency: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    jobs_queue_rate_limit: Annotated[dict[str, RateLimit], NoDecode] = Field(default_factory=dict)
     jobs_shutdown_timeout: float = Field(default=10.0, ge=0)
     jobs_keep_completed: int = Field(default=1000, ge=0)
     jobs_keep_failed: int = Field(default=1000, ge=0)
@@ -119,6 +121,20 @@ class Settings(BaseSettings):
             if not sep or not queue.strip() or not number.strip().isdigit() or int(number) < 1:
                 raise ValueError(f"expected queue=number pairs such as 'emails=4,reports=1', got {item!r}")
             result[queue.strip()] = int(number)
+        return result
+
+    @field_validator("jobs_queue_rate_limit", mode="before")
+    @classmethod
+    def _queue_rate_limit(cls, value: Any) -> Any:
+        """`emails=10/s,sms=100/m`: each queue's starts per second, minute or hour, across every worker."""
+        if not isinstance(value, str):
+            return value
+        result: dict[str, RateLimit] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            queue, sep, rate = item.partition("=")
+            if not sep or not queue.strip():
+                raise ValueError(f"expected queue=rate pairs such as 'emails=10/s,sms=100/m', got {item!r}")
+            result[queue.strip()] = parse_rate(rate)
         return result
 
     def concurrency_for(self, queue: str) -> int:

@@ -175,11 +175,12 @@ async def _enqueue(redis: Redis, queue: str, name: str, payloads: list[dict[str,
     """Enqueue stored jobs the way a trigger does, without defining the jobs in this process."""
     now = now_ms()
     ids = [f"{queue}-{i}" for i in range(len(payloads))]
-    args: list[str | int] = [keys.wake_channel(queue), now, queue, 1]  # ids chosen here
+    args: list[str | int] = [keys.wake_channel(queue), now, queue, 1, 0]  # ids chosen here, priority 0
     for job_id, payload in zip(ids, payloads, strict=True):
         stored: dict[str, object] = {"t": None, "q": queue, "f": name, "a": [payload], "k": {}, "et": now}
         args += [job_id, json.dumps(stored), now]
     script_keys = [keys.queue(queue), keys.PAUSED_KEY, keys.idle_workers(queue)]
+    script_keys += [keys.DEFAULT.limited(queue), keys.DEFAULT.priority(queue)]
     await redis.register_script(scripts.ENQUEUE.text)(keys=script_keys, args=args)
     return ids
 

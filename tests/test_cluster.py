@@ -12,13 +12,14 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from jobs import Backoff, Every, Job, JobFailedError, JobStatus, current_attempt, job, registry
+from jobs import Backoff, Every, Job, JobFailedError, JobStatus, RateLimit, current_attempt, job, registry
 from jobs.errors import JobDefinitionError
 from jobs.ops import admin
 from jobs.runtime.arq_compat import worker_settings as arq_worker_settings
@@ -253,6 +254,47 @@ async def test_debounced_triggers_and_schedules_work_in_the_queues_slot(
     await wait_until(lambda: len(ticks) >= 2, timeout=10, what="two ticks of the schedule")
     listed = await admin.get_job(handles[-1].id, queue)
     assert listed is not None and listed.status is JobStatus.COMPLETED
+
+
+async def test_rate_limits_max_running_and_priorities_work_in_the_queues_slot(
+    start: Any, in_cluster: Cluster, defined: list[Job[Any]]
+) -> None:
+    """Job control keeps to the queue's slot: a priority set beside the queue, a rate window and a
+    running set per job; priorities first, three starts a second, never two of a max_running=1 job."""
+    queue, busy = queues_on_every_primary(in_cluster, 1)[:2]
+    order: list[int] = []
+    limited_at: list[float] = []
+    running, most = [0], [0]
+
+    async def ordered(item: Item) -> None:
+        order.append(item.n)
+
+    async def limited(item: Item) -> None:
+        limited_at.append(time.monotonic())
+
+    async def single(item: Item) -> None:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0.05)
+        running[0] -= 1
+
+    ordered_job = job(name=f"ordered-{queue}", queue=queue, run=ordered)
+    limited_job = job(name=f"limited-{queue}", queue=queue, run=limited, rate_limit=RateLimit(3, timedelta(seconds=1)))
+    single_job = job(name=f"single-{busy}", queue=busy, run=single, max_running=1)
+    defined += [ordered_job, limited_job, single_job]
+    await ordered_job.trigger_many([Item(n=n) for n in range(5)])
+    await ordered_job.trigger_many([Item(n=10 + n) for n in range(3)], priority=5)
+    limited_handles = await limited_job.trigger_many([Item(n=n) for n in range(6)])
+    single_handles = await single_job.trigger_many([Item(n=n) for n in range(6)])
+    primary = in_cluster.owner(in_cluster.keyslot(CLUSTER.queue(queue)))
+    with in_cluster.client(primary) as client:
+        assert client.zcard(CLUSTER.priority(queue)) == 3
+    await start([queue, busy], jobs_concurrency=1, jobs_queue_concurrency={busy: 4})
+    for handle in limited_handles + single_handles:
+        await handle.result(timeout=10)
+    assert order[:3] == [10, 11, 12] and sorted(order[3:]) == list(range(5))
+    assert limited_at[-1] - limited_at[0] >= 0.98 and limited_at[3] - limited_at[0] >= 0.98
+    assert most[0] == 1
 
 
 async def test_the_jobs_command_reads_and_acts_on_a_cluster(start: Any, in_cluster: Cluster, tmp_path: Path) -> None:

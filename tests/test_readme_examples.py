@@ -10,10 +10,16 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from datetime import timedelta
+
+from redis.asyncio import Redis
 
 from examples import quickstart
+from jobs import RateLimit
+from jobs.store import keys
 from jobs.testing import mock_triggers, triggered
 
+from .conftest import run_burst
 from .processes import ROOT, process_env, run_to_exit
 
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -55,3 +61,22 @@ def test_the_example_apps_test_suite_passes_as_a_user_runs_it() -> None:
     )
     assert done.returncode == 0, done.output
     assert re.search(r"\b13 passed\b", done.stdout), done.stdout
+
+
+async def test_the_job_control_examples_declare_their_limits_and_order_their_triggers(redis: Redis) -> None:
+    """examples/sms.py and payments.py declare their limits; examples/login_codes.py's login code,
+    triggered last, runs first, and the campaign (priority -5) after the message at priority 0."""
+    from examples import login_codes, payments, sms
+
+    assert sms.send_sms.config.rate_limit == RateLimit(100, per=timedelta(minutes=1))
+    assert payments.capture_payment.config.max_running == 2
+    campaign = await login_codes.send_campaign(["+100", "+101"], "Spring sale")
+    parcel = await sms.send_sms.trigger({"to": "+102", "text": "Your parcel is on its way"})
+    code = await login_codes.send_login_code("+103", "123456")
+    await run_burst(["sms"], jobs_concurrency=1)
+    finished = [i.decode() for i in await redis.zrange(keys.finished("sms", "completed"), 0, -1)]
+    assert [i for i in finished if i in {h.id for h in [*campaign, parcel, code]}] == [
+        code.id,
+        parcel.id,
+        *(h.id for h in campaign),
+    ]

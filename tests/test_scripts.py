@@ -61,7 +61,7 @@ async def test_a_call_with_another_number_of_keys_is_refused_before_reaching_red
         await scripts.run(redis, scripts.REMOVE, ["a", "b"], ["id"])
     link = ScriptLink(redis, 5.0)
     try:
-        with pytest.raises(scripts.ScriptCallError, match=r"enqueue takes 3 keys \(see its header\), 1 were passed"):
+        with pytest.raises(scripts.ScriptCallError, match=r"enqueue takes 5 keys \(see its header\), 1 were passed"):
             await link.call(scripts.ENQUEUE, ["a"], [])
     finally:
         await link.close()

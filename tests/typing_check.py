@@ -67,6 +67,10 @@ async def handler() -> None:
     await count_job.trigger("3")  # type: ignore[arg-type]
     await send_welcome_job.config.run(Welcome(user_id="u-1"))
     await send_welcome_job.config.run({"user_id": "u-1"})  # type: ignore[arg-type]
+    # Priorities: an int, on every trigger.
+    await refund_job.trigger(Refund(amount_cents=100), priority=10)
+    await invoice_job.trigger_many([{"invoice_id": 1}], priority=-5)
+    await count_job.trigger(3, priority="high")  # type: ignore[arg-type]
 
 
 @job(name="typing-digest")
@@ -79,6 +83,7 @@ assert_type(digest_job, Job[None, None])
 async def no_payload() -> None:
     await digest_job.trigger()
     await digest_job.trigger(delay=60, key="daily")
+    await digest_job.trigger(priority=1)
     await digest_job.trigger({"x": 1})  # type: ignore[call-overload]
     handle = await invoice_job.trigger({"invoice_id": 1}, key="invoice:1", debounce=timedelta(minutes=5))
     assert_type(handle.outcome, str)

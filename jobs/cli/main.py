@@ -135,6 +135,8 @@ async def _list(args: argparse.Namespace) -> Output:
             "payload": cli_format.type_name(j.payload_type),
             "keep_completed": j.config.keep_completed,
             "keep_failed": j.config.keep_failed,
+            "rate_limit": str(j.config.rate_limit) if j.config.rate_limit else None,
+            "max_running": j.config.max_running,
         }
         for j in jobs
     ]

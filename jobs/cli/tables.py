@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import text
 from ..definition import Job
+from ..limits import describe
 from ..ops.admin import JobInfo, QueueCounts, WorkerInfo
 from ..records import JobRecord, JobStatus
 
@@ -26,7 +27,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def jobs_table(jobs: Sequence[Job[Any]]) -> str:
     if not jobs:
         return "no jobs defined (set JOBS_MODULES to the modules that define them)"
-    rows = [
+    ordered = sorted(jobs, key=lambda j: (j.queue, j.name))
+    rows: list[tuple[Any, ...]] = [
         (
             j.name,
             j.queue,
@@ -35,9 +37,14 @@ def jobs_table(jobs: Sequence[Job[Any]]) -> str:
             duration(j.config.timeout.total_seconds() * 1000),
             type_name(j.payload_type),
         )
-        for j in sorted(jobs, key=lambda j: (j.queue, j.name))
+        for j in ordered
     ]
-    return table(("NAME", "QUEUE", "ATTEMPTS", "BACKOFF", "TIMEOUT", "PAYLOAD"), rows)
+    headers: tuple[str, ...] = ("NAME", "QUEUE", "ATTEMPTS", "BACKOFF", "TIMEOUT", "PAYLOAD")
+    limits = [describe(j.config.rate_limit, j.config.max_running) for j in ordered]
+    if any(limits):  # a LIMITS column only where some job has one
+        headers = (*headers, "LIMITS")
+        rows = [(*row, shown or "-") for row, shown in zip(rows, limits, strict=True)]
+    return table(headers, rows)
 
 
 def type_name(payload_type: Any) -> str:
@@ -95,6 +102,8 @@ def job_detail(info: JobInfo) -> str:
     ]
     if info.due_ms is not None:
         fields.append(("due", timestamp(info.due_ms)))
+    if info.priority is not None:
+        fields.append(("priority", str(info.priority)))
     if info.finished_ms is not None:
         fields += [("started", timestamp(info.started_ms)), ("finished", timestamp(info.finished_ms))]
     elif info.started_ms is not None:  # running: from its worker's heartbeat

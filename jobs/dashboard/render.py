@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 
 from .. import text as cli_format
 from ..clock import now_ms
+from ..limits import describe
 from ..redaction import redact_url
 from ..settings import get_settings
 
@@ -161,7 +162,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(ts=timestamp, ago=ago, span=span, pretty=pretty, preview=preview, number=number)
-        self.env.globals.update(htmx_config=HTMX_CONFIG, version=_version())
+        self.env.globals.update(htmx_config=HTMX_CONFIG, version=_version(), limits=describe)
         self._assets = _asset_version()
 
     def links(self, request: Request) -> Links:

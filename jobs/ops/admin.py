@@ -24,7 +24,7 @@ from ..progress import Progress
 from ..records import RETAINED, UNREADABLE_JOB, JobRecord, JobStatus
 from ..settings import get_settings
 from ..store import attempts as attempt_log
-from ..store import browse, connection, inspection, keys, presence, queues, scripts, stored
+from ..store import browse, connection, enqueue, inspection, keys, presence, queues, scripts, stored
 from ..store import cancel as cancelling
 from ..store import counts as queue_counts
 from ..store import throughput as outcome_counts
@@ -97,6 +97,7 @@ class JobInfo:
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
     worker: str | None = None  # the id of the worker running it (from its heartbeat)
+    priority: int | None = None  # a live job triggered with a priority other than 0
     progress: dict[str, Any] | None = None  # a running job's latest report: fraction, message, at_ms
 
     @classmethod
@@ -290,6 +291,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
     if queue is None:
         queue = await _locate(job_id)
     due = await redis.zscore(layout.queue(queue), job_id) if queue else None
+    ranked = await redis.zscore(layout.priority(queue), job_id) if queue and due is not None else None
     started, worker, progress = None, None, None
     if keys.running_lock(locked):
         shown = Progress.from_json(reported) if reported is not None else None
@@ -312,6 +314,7 @@ async def get_job(job_id: str, queue: str | None = None) -> JobInfo | None:
         due_ms=None if due is None else int(due),
         started_ms=started,
         worker=worker,
+        priority=None if ranked is None else enqueue.priority_of(ranked),
         progress=progress,
     )
 

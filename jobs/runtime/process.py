@@ -80,7 +80,7 @@ def _shown(filename: str) -> str:
 
 
 def check_queue_names(settings: Settings, queues: Sequence[str]) -> None:
-    """Refuse a queue name no defined job uses (in `queues`, or JOBS_QUEUE_CONCURRENCY): a typo
+    """Refuse a queue name no defined job uses (in `queues`, JOBS_QUEUE_CONCURRENCY or JOBS_QUEUE_RATE_LIMIT): a typo
     would otherwise run a worker with nothing to do, or be ignored."""
     known = registry.queues()
     listed = f"(queues of the defined jobs: {', '.join(known) or 'none'})"
@@ -90,6 +90,9 @@ def check_queue_names(settings: Settings, queues: Sequence[str]) -> None:
     for queue in settings.jobs_queue_concurrency:
         if queue not in known:
             raise StartupError(f"JOBS_QUEUE_CONCURRENCY: no defined job uses the queue {queue!r} {listed}")
+    for queue in settings.jobs_queue_rate_limit:
+        if queue not in known:
+            raise StartupError(f"JOBS_QUEUE_RATE_LIMIT: no defined job uses the queue {queue!r} {listed}")
 
 
 def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +24,13 @@ from redis.exceptions import OutOfMemoryError
 from .. import errorinfo
 from ..clock import now_ms
 from ..definition import Job
+from ..limits import RateLimit
 from ..observe.observer import Observer
-from ..store import scripts, stored
+from ..store import limits, scripts, stored
 from ..store.attempts import AttemptLog
 from ..store.cancel import cancelled_record
 from ..store.connection import REDIS_ERRORS, Connection, backoff_after
+from ..store.keys import Layout
 from . import observed, retention
 from .cancels import Cancels
 from .execution import Attempt, Outcome, Retrying, reject, run_attempt
@@ -53,6 +55,7 @@ class QueueOptions:
     burst: bool
     lock_timeout: float = 30.0
     max_result_bytes: int = 1024 * 1024
+    rate_limit: RateLimit | None = None  # JOBS_QUEUE_RATE_LIMIT for this queue
     keep_cancelled: int = 1000
 
 
@@ -85,6 +88,8 @@ class QueueRunner:
             layout.finished(queue, "completed"),
             layout.finished(queue, "failed"),
             layout.idle_workers(queue),
+            layout.priority(queue),
+            layout.limited(queue),
         ]
         # A claimed job is locked while it runs: the lock is renewed every third of its life, so a
         # job of a killed worker is taken again within the lock's life: its queue's longest job
@@ -102,6 +107,7 @@ class QueueRunner:
         self.progress_writer = ProgressWriter(conn, queue, lambda: self.started)
         self.listening = False  # the worker's listener receives this runner's hand-offs
         self._idle_ttl_ms = int(options.poll_interval * 2000) + 1000  # an idle turn renews it every poll
+        self._rules = _limits_of(layout, queue, jobs.values(), options.rate_limit, self._idle_ttl_ms)
         self._handoffs_possible = False  # registered as waiting at some point: hand-offs may be in flight
         self._registered = False  # asked to be registered as waiting in the last turn
         self._recover = False
@@ -237,7 +243,7 @@ class QueueRunner:
         """Deregister, and release the jobs handed to this runner that it never started."""
         self.slots.ready.clear()
         mine = list(self.slots.running)
-        args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, len(mine), *mine]
+        args: list[Any] = [now_ms(), 0, self._lock_ms, self.queue, self._token, 0, 0, "", len(mine), *mine]
         with contextlib.suppress(*REDIS_ERRORS):
             reply = await self.conn.link.call(scripts.SETTLE_AND_CLAIM, self._keys, args)
             late = [reply[i].decode(errors="backslashreplace") for i in range(1, len(reply), 5)]
@@ -260,7 +266,7 @@ class QueueRunner:
         self._handoffs_possible = self._handoffs_possible or register
         waiting_ms = self._idle_ttl_ms if register else (0 if self._registered else -1)  # -1: nothing to undo
         self._registered = register
-        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, waiting_ms]
+        args: list[Any] = [now_ms(), want, self._lock_ms, self.queue, self._token, free, waiting_ms, self._rules]
         if self._recover:
             mine = self.slots.held_ids()
             args += [len(mine), *mine]
@@ -432,3 +438,16 @@ class QueueRunner:
 
 
 _decode_traced = functools.partial(stored.decode, trace=True)
+
+
+def _limits_of(layout: Layout, queue: str, jobs: Iterable[Job[Any]], rate: RateLimit | None, ttl_ms: int) -> str:
+    """The claim script's rules for this queue's rate limit and its jobs' limits ('' for none)."""
+    defined = [
+        limits.JobLimits(
+            job.name,
+            None if job.config.rate_limit is None else (job.config.rate_limit.count, job.config.rate_limit.period_ms),
+            job.config.max_running,
+        )
+        for job in jobs
+    ]
+    return limits.render(layout, queue, None if rate is None else (rate.count, rate.period_ms), defined, ttl_ms)

@@ -237,6 +237,7 @@ class Worker:
             burst=self.burst,
             lock_timeout=self.settings.jobs_lock_timeout,
             max_result_bytes=self.settings.jobs_max_result_bytes,
+            rate_limit=self.settings.jobs_queue_rate_limit.get(queue),
             keep_cancelled=self.settings.jobs_keep_cancelled,
         )
 

@@ -40,20 +40,41 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+MAX_PRIORITY = 1000  # |priority|: a priority's band of scores (2**42 ms wide) stays exact in a double
+PRIORITY_BAND = 2**42  # the priority set scores a job -priority * PRIORITY_BAND + due ms (lua/include/claim.lua)
+
+
+def priority_of(score: float) -> int:
+    """A job's priority, from its score in the queue's priority set."""
+    return -int(score // PRIORITY_BAND)
+
+
+def check_priority(priority: int) -> int:
+    """A trigger's priority: an int from -1000 to 1000 (0, the default, keeps arq's stored layout)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {priority!r}")
+    if abs(priority) > MAX_PRIORITY:
+        raise ValueError(f"priority must be from -{MAX_PRIORITY} to {MAX_PRIORITY}, got {priority}")
+    return priority
+
+
 @functools.cache
 def _queue_keys(layout: Layout, queue: str) -> tuple[tuple[str, ...], str]:
     """The ENQUEUE script's keys and the wake channel of a queue, built once per queue and layout."""
-    return (layout.queue(queue), layout.paused(queue), layout.idle_workers(queue)), layout.wake_channel(queue)
+    names = (layout.queue(queue), layout.paused(queue), layout.idle_workers(queue))
+    return (*names, layout.limited(queue), layout.priority(queue)), layout.wake_channel(queue)
 
 
-async def write(queue: str, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool) -> list[bool]:
+async def write(
+    queue: str, batch: list[tuple[str, bytes, int]], now: int, *, chosen: bool, priority: int = 0
+) -> list[bool]:
     """Store (id, stored job, due ms) triples on `queue` in one script call; per job, whether it was
     enqueued (False: the id is already queued, running or retained, checked only for ids `chosen`
     by the caller: a generated id is unique). `now` is the triggers' own clock reading: a job due
-    later is not handed off."""
+    later is not handed off. A `priority` other than 0 also enters the jobs in the queue's priority set."""
     conn = await connection.for_current_loop()
     script_keys, wake_channel = _queue_keys(conn.keys, queue)
-    args: list[Any] = [wake_channel, now, queue, 1 if chosen else 0]
+    args: list[Any] = [wake_channel, now, queue, 1 if chosen else 0, priority]
     for job_id, stored, due in batch:
         args += (job_id, stored, due)
     try:
@@ -73,15 +94,15 @@ KEYED_MODES = ("debounce", "throttle", "key")
 
 
 async def write_keyed(
-    queue: str, job_name: str, key: str, mode: str, ttl_ms: int, job: tuple[str, bytes, int]
+    queue: str, job_name: str, key: str, mode: str, ttl_ms: int, job: tuple[str, bytes, int], priority: int = 0
 ) -> tuple[int, str]:
     """One job triggered with a key (see ENQUEUE_KEYED): (1 enqueued / 2 replaced the waiting job /
     0 dropped, the id of the job that will run)."""
     conn = await connection.for_current_loop()
     layout = conn.keys
     job_id, stored, due = job
-    args = [layout.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due]
-    script_keys = (layout.queue(queue), layout.trigger_key(queue, job_name, key))
+    args = [layout.wake_channel(queue), mode, max(1, ttl_ms), job_id, stored, due, priority]
+    script_keys = (layout.queue(queue), layout.trigger_key(queue, job_name, key), layout.priority(queue))
     try:
         if not get_settings().jobs_wait_replicas:
             status, kept = await conn.link.call(scripts.ENQUEUE_KEYED, script_keys, args)

@@ -103,6 +103,31 @@ class Layout:
         """What every trigger key of `queue` starts with."""
         return self._of_queue(queue, "key:")
 
+    # Job control (rate limits, max_running, priorities): every key under the queue's hash tag.
+    def priority(self, queue: str) -> str:
+        """Sorted set of a queue's live jobs triggered with a priority other than 0, scored by
+        `-priority * 2**42 + due ms` (highest first, then by due time); they stay in `queue` too."""
+        return self._of_queue(queue, "priority")
+
+    def limited(self, queue: str) -> str:
+        """Set (expiring) while a worker enforces a rate limit or max_running on the queue: a
+        trigger then wakes its workers instead of handing a job off past the limit."""
+        return self._of_queue(queue, "limited")
+
+    def rate_window(self, queue: str, job_name: str | None = None) -> str:
+        """Sorted set of the recent starts a rate limit counts (a sliding-window log, scored by
+        Redis's clock in ms): the queue's own (JOBS_QUEUE_RATE_LIMIT), or one job's."""
+        return self._of_queue(queue, "rate" if job_name is None else f"rate:{job_name}")
+
+    def held_cursor(self, queue: str) -> str:
+        """The id of the last job a claim looked past, held by its limit (expiring when a window may
+        open): the next claim resumes its scan there instead of looking past the same jobs again."""
+        return self._of_queue(queue, "held")
+
+    def running_set(self, queue: str, job_name: str) -> str:
+        """Set of the ids of a `max_running` job's attempts holding a slot; one counts while its lock lives."""
+        return self._of_queue(queue, f"running:{job_name}")
+
     @property
     def workers(self) -> str:
         """Sorted set of live worker ids, scored by their last heartbeat (ms)."""

@@ -25,7 +25,7 @@ from ..runtime import execution
 from ..runtime.execution import Attempt
 from ..store import stored
 from ..store.cancel import CancelResult, cancelled_record
-from ..store.enqueue import check_job_id
+from ..store.enqueue import check_job_id, check_priority
 
 _MISSING: Any = object()
 _PATCHED = ("trigger", "trigger_many")
@@ -247,7 +247,9 @@ def _trigger_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
         key: str | None = None,
         debounce: Delay | None = None,
         throttle: Delay | None = None,
+        priority: int = 0,
     ) -> JobHandle:
+        check_priority(priority)  # accepted as the real trigger does; run_triggered() keeps trigger order
         return log.accept(job, [payload], delay, job_id, key=key, debounce=debounce, throttle=throttle)[0]
 
     # The spec lets `assert_awaited_once_with({...})` match `trigger(payload={...})` too.
@@ -256,7 +258,8 @@ def _trigger_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
 
 
 def _trigger_many_mock(job: Job[Any], log: TriggerLog) -> AsyncMock:
-    async def trigger_many(payloads: Iterable[Any | Mapping[str, Any]]) -> list[JobHandle]:
+    async def trigger_many(payloads: Iterable[Any | Mapping[str, Any]], *, priority: int = 0) -> list[JobHandle]:
+        check_priority(priority)
         return log.accept(job, list(payloads), batch=True)
 
     spec = types.MethodType(type(job).trigger_many, job)

@@ -5,26 +5,35 @@
 -- of its own. When nobody receives that message (the worker is gone), the hand-off is undone and
 -- the next waiting worker is tried. Waiting workers are woken for whatever was not handed off;
 -- with none waiting nobody is woken (a busy worker claims at its next turn), and jobs with ids
--- just generated (not chosen by the caller) are stored in two calls for the whole batch.
+-- just generated (not chosen by the caller) are stored in two calls for the whole batch. No job
+-- is handed off while a worker enforces a rate limit or max_running on the queue (KEYS[4]): the
+-- claim script decides those. A priority other than 0 enters the jobs in the priority set too.
 --
 -- KEYS[1] the queue (sorted set of job ids, scored by the ms they are due)
 -- KEYS[2] the paused queues (set)
 -- KEYS[3] the queue's waiting workers (sorted set of 'lock_ms token', scored by when they lapse)
+-- KEYS[4] set while a worker enforces limits on the queue (no hand-offs then)
+-- KEYS[5] the queue's priority set (sorted set, scored by -priority * 2^42 + due ms)
 -- ARGV    wake channel, now ms, queue name, 1 if the ids were chosen by the caller (checked for a
---         job that holds them) or 0 if just generated (unique), then (id, stored job, due ms) per job
+--         job that holds them) or 0 if just generated (unique), priority of the batch (0: none),
+--         then (id, stored job, due ms) per job
 -- Returns 1/0 per job: 0 when the id is already queued, running or retained.
 
 --!include prefixes
-local now, chosen = tonumber(ARGV[2]), ARGV[4] == '1'
+local now, chosen, priority = tonumber(ARGV[2]), ARGV[4] == '1', tonumber(ARGV[5])
 local waiting = redis.call('EXISTS', KEYS[3]) == 1
-local handing = waiting and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0
+local handing = waiting and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 0
 local added, left = {}, 0
+local function prioritise(id, due)
+  redis.call('ZADD', KEYS[5], string.format('%.0f', -priority * 4398046511104 + tonumber(due)), id)
+end
 if not chosen and not handing then  -- the common case under load: two calls for the whole batch
   local stored, scored = {}, {}
-  for i = 5, #ARGV, 3 do
+  for i = 6, #ARGV, 3 do
     stored[#stored + 1], stored[#stored + 2] = JOB .. ARGV[i], ARGV[i + 1]
     scored[#scored + 1], scored[#scored + 2] = ARGV[i + 2], ARGV[i]
     added[#added + 1] = 1
+    if priority ~= 0 then prioritise(ARGV[i], ARGV[i + 2]) end
   end
   for first = 1, #stored, 2000 do redis.call('MSET', unpack(stored, first, math.min(first + 1999, #stored))) end
   for first = 1, #scored, 2000 do redis.call('ZADD', KEYS[1], unpack(scored, first, math.min(first + 1999, #scored))) end
@@ -35,11 +44,12 @@ if handing then
   local t = redis.call('TIME')
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local id = ARGV[i]
   if not chosen or redis.call('EXISTS', JOB .. id, RECORD .. id) == 0 then
     redis.call('SET', JOB .. id, ARGV[i + 1])
     redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
+    if priority ~= 0 then prioritise(id, ARGV[i + 2]) end
     added[#added + 1] = 1
     left = left + 1
     while handing and tonumber(ARGV[i + 2]) <= now do

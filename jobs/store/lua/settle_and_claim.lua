@@ -11,9 +11,12 @@
 -- KEYS[3] the completed set
 -- KEYS[4] the failed set
 -- KEYS[5] the queue's idle workers
+-- KEYS[6] the queue's priority set (jobs triggered with a priority other than 0)
+-- KEYS[7] set while a worker enforces limits on the queue (triggers then hand nothing off)
 -- ARGV    now ms, how many to claim, lock ms, queue name, lock token, how many start at once, how
 --         long to stay registered as waiting (ms) if the queue runs dry before `how many to claim`
---         (0: not waiting; -1: not waiting, and not registered before either), then n: -1
+--         (0: not waiting; -1: not waiting, and not registered before either), the worker's
+--         limits of the queue ('' when none: see include/limits.lua), then n: -1
 --         normally, or after a failed turn the count of the running ids that follow (recover what
 --         the lost reply claimed, or a hand-off whose message was lost); then per outcome (kind,
 --         id, data, keep): 'c' completed / 'f' failed (data: the record JSON), 'r' retry (data:
@@ -25,10 +28,12 @@
 --!include prefixes
 --!include batch
 --!include finish
+--!include limits
 --!include claim
 local token, lock_ms = ARGV[5], ARGV[3]
-local n_mine = tonumber(ARGV[8])
-local first = 9 + math.max(n_mine, 0)
+local n_mine = tonumber(ARGV[9])
+local first = 10 + math.max(n_mine, 0)
+local prioritised = redis.call('EXISTS', KEYS[6]) == 1
 local locks_of = {}
 for i = first, #ARGV, 4 do locks_of[#locks_of + 1] = LOCK .. ARGV[i + 1] end
 local locks = #locks_of > 0 and mget(locks_of) or {}
@@ -41,7 +46,14 @@ for i = first, #ARGV, 4 do
       discarded[#discarded + 1] = id
     end
   elseif kind == 'r' then
-    if redis.call('EXISTS', JOB .. id) == 1 then redis.call('ZADD', KEYS[1], data, id) end
+    if redis.call('EXISTS', JOB .. id) == 1 then
+      redis.call('ZADD', KEYS[1], data, id)
+      local ranked = prioritised and redis.call('ZSCORE', KEYS[6], id)
+      if ranked then  -- its priority, with its new due time
+        local band = math.floor(tonumber(ranked) / PRIORITY_BAND) * PRIORITY_BAND
+        redis.call('ZADD', KEYS[6], score_text(band + tonumber(data)), id)
+      end
+    end
     redis.call('DEL', LOCK .. id)
   elseif kind == 'u' then
     redis.call('SET', TRIES .. id, data)
@@ -54,16 +66,21 @@ for i = first, #ARGV, 4 do
     retain(batch, retained, id, data, keep[retained], now_us)
   end
 end
-flush_retained(KEYS[1], batch)
+flush_retained(KEYS[1], batch, prioritised and KEYS[6])
 for retained, n in pairs(keep) do trim(retained, n) end  -- once per batch, with the last job's limit
 local out, want = {-1}, tonumber(ARGV[2])
 if n_mine >= 0 then
   local mine = {}
-  for i = 9, first - 1 do mine[ARGV[i]] = true end
+  for i = 10, first - 1 do mine[ARGV[i]] = true end
   want = want - recover(out, KEYS[1], ARGV[1], token, mine)
 end
 local free = tonumber(ARGV[6]) - (#out - 1) / 5
-local claimed = claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, lock_ms, ARGV[4], token)
+local rules = nil
+if ARGV[8] ~= '' then
+  rules = parse_rules(ARGV[8])
+  redis.call('SET', KEYS[7], '1', 'PX', rules.ttl)
+end
+local claimed = claim(out, KEYS[1], KEYS[2], ARGV[1], want, free, lock_ms, ARGV[4], token, KEYS[6], prioritised, rules)
 local registration, waiting = lock_ms .. ' ' .. token, tonumber(ARGV[7])
 if waiting > 0 and claimed < want then
   local t = redis.call('TIME')

@@ -4,33 +4,150 @@
 -- yet (readers count it as queued). Appends (id, stored job or false, attempt, ahead 1/0, due ms) per job
 -- to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed;
 -- returns how many it claimed.
-local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token)
-  local claimed, offset, batch = 0, 0, want + 64
+--
+-- Job control (include limits first), only where used: with `rules` (a rate limit or max_running
+-- on the queue), a job over its limit is skipped (at most MAX_SKIPPED a call), not locked and not
+-- charged, so jobs behind it are claimed; nothing is claimed ahead on such a queue (a limited
+-- job's start is its claim, and looking further for an unlimited one would cost a GET per job);
+-- when nothing was claimed, out[1] is also the time the next window opens. With jobs in
+-- the priority set (`prioritised`), due ones are taken from the highest priority down: positive
+-- priorities before the queue's priority-0 jobs, negative ones after.
+local PRIORITY_BAND = 4398046511104  -- 2^42 ms: a priority's band of scores in the priority set
+local SCAN = 20000
+local MAX_SKIPPED = 250  -- jobs held by a limit that one claim looks past (each costs a GET, ~5 us)
+
+local function score_text(x)
+  return string.format('%.0f', x)
+end
+
+local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token, prio, prioritised, rules)
+  local claimed, now_n = 0, tonumber(now)
   if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return 0 end
-  local first, jobs = #out + 1, {}
-  while claimed < want and offset < 20000 do
-    local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
-    for i = 1, #due, 2 do
-      local id = due[i]
-      local ahead = claimed >= free
-      if redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then
-        local at = #out
-        out[at + 1], out[at + 2], out[at + 3] = id, false, redis.call('INCR', TRIES .. id)
-        out[at + 4], out[at + 5] = ahead and 1 or 0, due[i + 1]
-        jobs[#jobs + 1] = JOB .. id
-        claimed = claimed + 1
-        if claimed == want then break end
+  local jobs, slots = {}, {}  -- the claimed jobs whose data is still to be read, and where it goes
+
+  local function take(id, due)
+    local ahead = claimed >= free
+    if not rules then
+      if not redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then return end
+    else
+      local held = redis.call('MGET', LOCK .. id, JOB .. id)
+      if held[1] then return end
+      local data = held[2]
+      local rule = data and rules.by_name[name_of(data) or '']
+      if rule or rules.queue then
+        if not admit(rules, rule) then
+          rules.skipped = rules.skipped + 1
+          if rules.scanning_queue then rules.last = id end  -- the cursor is a place in the queue's order
+          return
+        end
       end
+      redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'PX', lock_ms)
+      local attempt = redis.call('INCR', TRIES .. id)
+      if rule or rules.queue then charge(rules, rule, id, attempt) end
+      local at = #out
+      out[at + 1], out[at + 2], out[at + 3], out[at + 4], out[at + 5] = id, data, attempt, ahead and 1 or 0, due
+      claimed = claimed + 1
+      return
     end
-    if #due < batch * 2 then break end
-    offset = offset + batch
+    local at = #out
+    out[at + 1], out[at + 2], out[at + 3] = id, false, redis.call('INCR', TRIES .. id)
+    out[at + 4], out[at + 5] = ahead and 1 or 0, due
+    jobs[#jobs + 1], slots[#slots + 1] = JOB .. id, at + 2
+    claimed = claimed + 1
   end
-  if claimed > 0 then  -- every claimed job's data in one call
+
+  local function done()
+    return claimed >= want or (rules and (claimed >= free or rules.full or rules.skipped >= MAX_SKIPPED))
+  end
+
+  -- The queue's due jobs in due order; with prioritised jobs, only those of priority 0. With
+  -- rules, a scan resumes after the last job a previous claim looked past (`rules.cursor`,
+  -- kept until a window may open), so a backlog of held jobs is looked past once, not per claim.
+  local function scan_queue()
+    local offset, batch, from = 0, want + 64, nil
+    if rules then rules.scanning_queue = true end
+    local resumed = rules and rules.cursor and redis.call('GET', rules.cursor)
+    if resumed then
+      from = redis.call('ZRANK', queue, resumed)
+      if from then offset = from + 1 end
+    end
+    while not done() and offset < SCAN + (from or 0) do
+      local due
+      if from then  -- by rank from the cursor, as far as the due jobs go
+        due = redis.call('ZRANGE', queue, offset, offset + batch - 1, 'WITHSCORES')
+      else
+        due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', offset, batch)
+      end
+      for i = 1, #due, 2 do
+        if from and tonumber(due[i + 1]) > now_n then return end
+        if not (prioritised and redis.call('ZSCORE', prio, due[i])) then take(due[i], due[i + 1]) end
+        if done() then break end
+      end
+      if #due < batch * 2 then break end
+      offset = offset + batch
+    end
+  end
+
+  -- Where the next claim resumes its scan: after the last job this one looked past, while no
+  -- window it saw can have opened (and 200 ms at most while a job is held by max_running).
+  local function keep_cursor()
+    if not (rules and rules.cursor) then return end
+    if not (rules.skipped >= MAX_SKIPPED and rules.last) then return end
+    local ttl = 1000
+    if rules.slot then ttl = math.min(ttl, rules.slot - redis_ms(rules)) end
+    if rules.held then ttl = math.min(ttl, 200) end
+    local left = redis.call('PTTL', rules.cursor)
+    if left > 0 then ttl = math.min(ttl, left) end
+    if ttl >= 1 then redis.call('SET', rules.cursor, rules.last, 'PX', ttl) end
+  end
+
+  -- The due jobs of the priority set with scores from `lo` to `hi`, one band (priority) at a time.
+  local function scan_bands(lo, hi)
+    local cursor, batch = lo, want + 64
+    while not done() do
+      local head = redis.call('ZRANGEBYSCORE', prio, cursor, hi, 'WITHSCORES', 'LIMIT', 0, 1)
+      if #head == 0 then return end
+      local band = math.floor(tonumber(head[2]) / PRIORITY_BAND) * PRIORITY_BAND
+      local offset = 0
+      while not done() and offset < SCAN do
+        local ids = redis.call('ZRANGEBYSCORE', prio, score_text(band), score_text(band + now_n), 'LIMIT', offset, batch)
+        for _, id in ipairs(ids) do
+          local due = redis.call('ZSCORE', queue, id)
+          if not due then  -- finished or removed meanwhile
+            redis.call('ZREM', prio, id)
+            offset = offset - 1
+          elseif tonumber(due) <= now_n then
+            take(id, due)
+          end
+          if done() then break end
+        end
+        if #ids < batch then break end
+        offset = offset + batch
+      end
+      cursor = score_text(band + PRIORITY_BAND)
+    end
+  end
+
+  if prioritised then scan_bands('-inf', '(0') end
+  if not done() then scan_queue() end
+  if rules then rules.scanning_queue = false end
+  if prioritised and not done() then scan_bands(score_text(PRIORITY_BAND), '+inf') end
+  keep_cursor()
+
+  if #jobs > 0 then  -- every claimed job's data in one call
     local data = mget(jobs)
-    for k = 1, claimed do out[first + (k - 1) * 5 + 1] = data[k] end
-  elseif #out == 1 then
+    for k = 1, #jobs do out[slots[k]] = data[k] end
+  end
+  if claimed == 0 and #out == 1 then
     local nxt = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    out[1] = nxt[2] or -1
+    local next_due = tonumber(nxt[2] or -1)
+    if rules and rules.slot then  -- the next window opens then (Redis's clock, as the worker's)
+      local opens = now_n + rules.slot - redis_ms(rules)
+      if next_due < 0 or opens < next_due then next_due = opens end
+    elseif rules and rules.held and (next_due < 0 or next_due > now_n + 200) then
+      next_due = now_n + 200  -- held by max_running elsewhere: look again soon (its worker claims at once too)
+    end
+    out[1] = next_due
   end
   return claimed
 end

@@ -1,6 +1,6 @@
 -- Finishing jobs, batched: `retain` collects what storing one outcome takes (its live keys go,
 -- its record is kept in `retained` unless keep is 0), `flush_retained` writes a batch of them in
--- a few calls; `trim` deletes the oldest records beyond `keep`. Retained ids are scored by Redis'
+-- a few calls (and leave the queue's priority set `prio`, if given); `trim` deletes the oldest records beyond `keep`. Retained ids are scored by Redis'
 -- clock in microseconds (one microsecond apart within a batch), so "latest" is the order of finishing.
 local function retain(batch, retained, id, record, keep, now_us)
   local n = batch.n + 1  -- counters, not `#t`: the length operator searches the table each time
@@ -25,10 +25,11 @@ local function new_batch()
   return {n = 0, kept = 0, gone = {}, ids = {}, records = {}, scored = {}}
 end
 
-local function flush_retained(queue, batch)
+local function flush_retained(queue, batch, prio)
   if batch.n == 0 then return end
   each_slice(batch.gone, 3, function(...) redis.call('DEL', ...) end)
   each_slice(batch.ids, 1, function(...) redis.call('ZREM', queue, ...) end)
+  if prio then each_slice(batch.ids, 1, function(...) redis.call('ZREM', prio, ...) end) end  -- a priority set exists
   each_slice(batch.records, 2, function(...) redis.call('MSET', ...) end)
   for retained, scored in pairs(batch.scored) do
     each_slice(scored, 2, function(...) redis.call('ZADD', retained, ...) end)
