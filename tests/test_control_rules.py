@@ -211,15 +211,38 @@ async def test_the_dashboard_shows_a_jobs_limits_and_a_queued_jobs_priority(defi
 async def test_unlimited_jobs_behind_a_backlog_of_held_jobs_are_not_held_back(
     define: Define, start_worker: StartWorker, redis: Redis, queue: str
 ) -> None:
-    """600 jobs held by RateLimit(1, per=1 h) queued ahead (more than one claim looks past): the
-    20 unlimited jobs behind them all run within seconds; one held job runs, the rest stay queued."""
+    """1,200 jobs held by RateLimit(1, per=1 h) queued ahead (five claims' worth of looking past):
+    the 20 unlimited jobs behind them all run within seconds; one held job runs, the rest stay queued."""
     held = define(nothing, rate_limit=RateLimit(1, per=timedelta(hours=1)))
     free = define(nothing)
-    await held.trigger_many([{}] * 600)
+    await held.trigger_many([{}] * 1200)
     await asyncio.sleep(0.002)  # the free jobs are due after every held one
     handles = await free.trigger_many([{}] * 20)
-    await start_worker(concurrency=4)
+    await start_worker(concurrency=4, jobs_poll_interval=5.0)  # no poll comes to the rescue
     for handle in handles:
         await handle.result(timeout=5)
-    assert await redis.zcard(keys.queue(queue)) == 599
+    assert await redis.zcard(keys.queue(queue)) == 1199
     assert await redis.zcard(keys.finished(queue, "completed")) == 21
+
+
+async def test_a_claim_cut_short_by_held_jobs_goes_on_at_once_when_nothing_else_would_wake_it(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str
+) -> None:
+    """The window of RateLimit(1, per=1 h) is used up and the cursor past the held jobs has lapsed:
+    a trigger's wake-up finds only held jobs within one claim's look (250). The claim must go on
+    from its cursor at once: waiting for the window (an hour) or the poll (here 5 s, longer than
+    the cursor lives) would leave the unlimited jobs behind the backlog queued for good."""
+    held = define(nothing, rate_limit=RateLimit(1, per=timedelta(hours=1)))
+    free = define(nothing)
+    await held.trigger_many([{}] * 1200)
+    await start_worker(concurrency=4, jobs_poll_interval=5.0)
+    completed = keys.finished(queue, "completed")
+
+    async def settled() -> bool:  # the one held job allowed ran, and no cursor is left to resume at
+        return await redis.zcard(completed) == 1 and not await redis.exists(keys.DEFAULT.held_cursor(queue))
+
+    await wait_until(settled, timeout=10, what="the window used up and the cursor lapsed")
+    handles = await free.trigger_many([{}] * 20)
+    for handle in handles:
+        await handle.result(timeout=4)
+    assert await redis.zcard(completed) == 21

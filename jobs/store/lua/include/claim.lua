@@ -141,7 +141,9 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
   if claimed == 0 and #out == 1 then
     local nxt = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     local next_due = tonumber(nxt[2] or -1)
-    if rules and rules.slot then  -- the next window opens then (Redis's clock, as the worker's)
+    if rules and rules.skipped >= MAX_SKIPPED then
+      next_due = now_n  -- cut short looking past held jobs: the next claim resumes at the cursor, now
+    elseif rules and rules.slot then  -- the next window opens then (Redis's clock, as the worker's)
       local opens = now_n + rules.slot - redis_ms(rules)
       if next_due < 0 or opens < next_due then next_due = opens end
     elseif rules and rules.held and (next_due < 0 or next_due > now_n + 200) then
