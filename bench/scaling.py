@@ -269,6 +269,7 @@ async def drain_once(ports: list[int], cluster: bool, workers: int, n: int, conc
     )
     jobs_by_queue = use(url, QUEUES)
     from jobs import admin, disconnect
+    from jobs.store import connection
 
     per_queue = n // len(QUEUES)
     for made in jobs_by_queue.values():
@@ -287,8 +288,9 @@ async def drain_once(ports: list[int], cluster: bool, workers: int, n: int, conc
         began = time.perf_counter()
         for queue in QUEUES:
             await admin.resume(queue)
-        while sum(c.completed for c in await admin.counts_many(QUEUES)) < total:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        conn = await connection.for_current_loop()  # a job leaves its queue once its outcome is stored
+        while sum([await conn.redis.zcard(conn.keys.queue(q)) for q in QUEUES]):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         wall = time.perf_counter() - began
         cpu = {port: redis_cpu(port) - cpu_before[port] for port in ports}
         worker_cpu = sum(process_cpu(w.pid) for w in running) - worker_before
