@@ -98,7 +98,12 @@ async def test_a_master_killed_mid_run_loses_no_acknowledged_trigger_with_wait_r
             new_port = await _promoted(deployment, old.port)
             promoted = time.monotonic()
             promoted_after = promoted - killed
-            await asyncio.to_thread(old.start)  # back empty; the sentinels make it the new master's replica
+            # Back empty, as a replica of the new master: a node that comes back empty as a master can,
+            # in a race with the sentinels, become the source of a full resync that empties the new
+            # master (seen once in CI: every job before the kill gone, WAIT or not). A replaced node
+            # rejoins as a replica; the sentinels would make it one anyway.
+            old.options = [*old.options, "--replicaof", "127.0.0.1", str(new_port)]
+            await asyncio.to_thread(old.start)
             await asyncio.gather(*loops)  # a trigger raising anything but RedisUnavailableError fails here
             recovered_after = next(t for _, t in triggers.acknowledged if t > promoted) - promoted
             ids = [job_id for job_id, _ in triggers.acknowledged]
