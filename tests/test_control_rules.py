@@ -175,7 +175,7 @@ def test_a_queue_without_limits_passes_the_claim_no_rules() -> None:
     free = limits.JobLimits("a", None, None)
     assert limits.render(keys.DEFAULT, "q", None, [free], 3000) == ""
     text = limits.render(keys.CLUSTER, "q", None, [free, limits.JobLimits("b", (5, 1000), 2)], 3000)
-    assert text == '3000 0 0 {q}:rate {q}:held\n"b" 5 1020 2 {q}:rate:b {q}:running:b'
+    assert text == '3000 0 0 {q}:rate {q}:held\n"b" 5 1100 2 {q}:rate:b {q}:running:b'
 
 
 async def test_jobs_list_shows_limits_and_jobs_show_a_queued_jobs_priority(cli: Cli, queue: str) -> None:
