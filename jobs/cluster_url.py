@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from redis.connection import parse_url
+
+Nodes = tuple[tuple[str, int], ...]  # (host, port) of each server a URL names
 
 SCHEMES = ("redis+cluster", "rediss+cluster")
 DEFAULT_PORT = 6379
@@ -38,24 +40,30 @@ def is_cluster_url(url: str) -> bool:
 
 def parse_cluster_url(url: str) -> ClusterURL:
     """Raises ValueError with a message fit for `REDIS_URL=...: <message>` (never the password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
-        raise ValueError(f"expected {FORM}")
-    credentials, at, hosts = parts.netloc.rpartition("@")
-    if not hosts:
-        raise ValueError(f"expected at least one node: {FORM}")
-    nodes = node_addresses(hosts)
+    parts, nodes, credentials = split_nodes(url, SCHEMES, FORM, "node")
     path = parts.path.strip("/")
     if path not in ("", "0"):
         raise ValueError(f"a cluster has only database 0, so the URL names none (got /{path}): {FORM}")
-    options = query_options(parts.query, credentials if at else "")
+    options = query_options(parts.query, credentials)
     if "db" in options and options["db"] != 0:
         raise ValueError(f"a cluster has only database 0 (got ?db={options['db']})")
     options.pop("db", None)
     return ClusterURL(nodes, parts.scheme == "rediss+cluster", options)
 
 
-def node_addresses(hosts: str) -> tuple[tuple[str, int], ...]:
+def split_nodes(url: str, schemes: tuple[str, ...], form: str, what: str) -> tuple[SplitResult, Nodes, str]:
+    """The parts of a URL naming several servers (`scheme://[credentials@]host:port,...`): its
+    split form, the (host, port) pairs and the credentials ('' for none), checked against `form`."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"expected {form}")
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    if not hosts:
+        raise ValueError(f"expected at least one {what}: {form}")
+    return parts, node_addresses(hosts), credentials if at else ""
+
+
+def node_addresses(hosts: str) -> Nodes:
     """`host:port,host:port...` as (host, port) pairs (6379 where no port is given)."""
     return tuple(_address(item) for item in hosts.split(","))
 

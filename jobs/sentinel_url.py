@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from .cluster_url import node_addresses, query_options
+from .cluster_url import query_options, split_nodes
 
 SCHEMES = ("redis+sentinel", "rediss+sentinel")
 FORM = "redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db] (rediss+sentinel:// for TLS)"
@@ -36,19 +36,13 @@ def is_sentinel_url(url: str) -> bool:
 
 def parse_sentinel_url(url: str) -> SentinelURL:
     """Raises ValueError with a message fit for `REDIS_URL=...: <message>` (never the password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
-        raise ValueError(f"expected {FORM}")
-    credentials, at, hosts = parts.netloc.rpartition("@")
-    if not hosts:
-        raise ValueError(f"expected at least one sentinel: {FORM}")
-    sentinels = node_addresses(hosts)
+    parts, sentinels, credentials = split_nodes(url, SCHEMES, FORM, "sentinel")
     service, _, database = unquote(parts.path).strip("/").partition("/")
     if not service:
         raise ValueError(f"expected the service name after the sentinels: {FORM}")
     if database and not database.isdigit():
         raise ValueError(f"the database after the service name must be a number such as /0, got {database!r}")
-    options = query_options(parts.query, credentials if at else "")
+    options = query_options(parts.query, credentials)
     db = int(database) if database else int(options.get("db", 0))
     options.pop("db", None)
     return SentinelURL(sentinels, service, db, parts.scheme == "rediss+sentinel", options)
