@@ -130,11 +130,14 @@ async def test_jobs_queue_rate_limit_paces_every_job_of_the_queue_without_chargi
     handles = await remote_job("control.paced", paced_queue).trigger_many([{"n": n} for n in range(9)])
     with worker_process(control_env(queue, JOBS_CONCURRENCY="4", JOBS_QUEUE_RATE_LIMIT=f"{paced_queue}=3/s")):
         paced = await wait_until(lambda: _all(starts(redis, paced_queue, "paced"), 9), timeout=15, what="9 starts")
+        # The worker is killed on leaving the block: wait for the last job's record while it still runs.
+        records = [
+            await wait_until(lambda h=handle: _record(redis, h.id), timeout=5, what=f"record of {handle.id}")
+            for handle in handles
+        ]
     assert most_in_any_window(paced, 1.0) <= 3, paced
     assert paced[-1] - paced[0] >= 2 * 0.98
-    for handle in handles:
-        record = await wait_until(lambda h=handle: _record(redis, h.id), timeout=5)
-        assert record["status"] == "completed" and record["attempts"] == 1
+    assert all(record["status"] == "completed" and record["attempts"] == 1 for record in records), records
 
 
 async def _record(redis: Redis, job_id: str) -> dict[str, Any] | None:
