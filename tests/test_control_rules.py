@@ -225,6 +225,30 @@ async def test_unlimited_jobs_behind_a_backlog_of_held_jobs_are_not_held_back(
     assert await redis.zcard(keys.finished(queue, "completed")) == 21
 
 
+@pytest.mark.parametrize("held_priority", [5, -5])
+async def test_unlimited_jobs_behind_a_backlog_of_held_prioritised_jobs_are_not_held_back(
+    define: Define, start_worker: StartWorker, redis: Redis, queue: str, held_priority: int
+) -> None:
+    """1,200 jobs held by RateLimit(1, per=1 h) at a priority (above 0: before the queue's
+    priority-0 jobs; below: after them), then unlimited jobs at that same priority behind them,
+    at 0, and at a lower priority still: the held cursor resumes inside the priority set, so all
+    fifteen run within seconds and the held backlog stays queued (one of it ran)."""
+    held = define(nothing, rate_limit=RateLimit(1, per=timedelta(hours=1)))
+    free = define(nothing)
+    await held.trigger_many([{}] * 1200, priority=held_priority)
+    await asyncio.sleep(0.002)  # the free jobs of the same priority are due after every held one
+    handles = [
+        *await free.trigger_many([{}] * 5, priority=held_priority),
+        *await free.trigger_many([{}] * 5),
+        *await free.trigger_many([{}] * 5, priority=held_priority - 10),
+    ]
+    await start_worker(concurrency=4, jobs_poll_interval=5.0)
+    for handle in handles:
+        await handle.result(timeout=5)
+    assert await redis.zcard(keys.queue(queue)) == 1199
+    assert await redis.zcard(keys.finished(queue, "completed")) == 16
+
+
 async def test_a_claim_cut_short_by_held_jobs_goes_on_at_once_when_nothing_else_would_wake_it(
     define: Define, start_worker: StartWorker, redis: Redis, queue: str
 ) -> None:

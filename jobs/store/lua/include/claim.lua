@@ -12,6 +12,12 @@
 -- when nothing was claimed, out[1] is also the time the next window opens. With jobs in
 -- the priority set (`prioritised`), due ones are taken from the highest priority down: positive
 -- priorities before the queue's priority-0 jobs, negative ones after.
+--
+-- The held cursor (rules.cursor's key) is a place in that order, where a claim cut short by
+-- MAX_SKIPPED held jobs stopped looking: `q<id>` in the queue's priority-0 jobs, `p<score> <id>`
+-- in the priority set. The next claims resume there and look at nothing before it until the
+-- key lapses (when a window may open, 1 s at most), so any backlog of held jobs, at any
+-- priority, is looked past once, and the jobs behind it start.
 local PRIORITY_BAND = 4398046511104  -- 2^42 ms: a priority's band of scores in the priority set
 local SCAN = 20000
 local MAX_SKIPPED = 250  -- jobs held by a limit that one claim looks past (each costs a GET, ~5 us)
@@ -25,7 +31,8 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
   if want < 1 or redis.call('SISMEMBER', paused, queue_name) == 1 then return 0 end
   local jobs, slots = {}, {}  -- the claimed jobs whose data is still to be read, and where it goes
 
-  local function take(id, due)
+  -- `score`: the job's score in the priority set (nil: a priority-0 job), where a cursor would resume.
+  local function take(id, due, score)
     local ahead = claimed >= free
     if not rules then
       if not redis.call('SET', LOCK .. id, ahead and token .. '+' or token, 'NX', 'PX', lock_ms) then return end
@@ -37,7 +44,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
       if rule or rules.queue then
         if not admit(rules, rule) then
           rules.skipped = rules.skipped + 1
-          if rules.scanning_queue then rules.last = id end  -- the cursor is a place in the queue's order
+          rules.last = score and ('p' .. score_text(tonumber(score)) .. ' ' .. id) or ('q' .. id)
           return
         end
       end
@@ -60,13 +67,10 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
     return claimed >= want or (rules and (claimed >= free or rules.full or rules.skipped >= MAX_SKIPPED))
   end
 
-  -- The queue's due jobs in due order; with prioritised jobs, only those of priority 0. With
-  -- rules, a scan resumes after the last job a previous claim looked past (`rules.cursor`,
-  -- kept until a window may open), so a backlog of held jobs is looked past once, not per claim.
-  local function scan_queue()
+  -- The queue's due jobs in due order; with prioritised jobs, only those of priority 0; after
+  -- the job `resumed` when a cursor is there.
+  local function scan_queue(resumed)
     local offset, batch, from = 0, want + 64, nil
-    if rules then rules.scanning_queue = true end
-    local resumed = rules and rules.cursor and redis.call('GET', rules.cursor)
     if resumed then
       from = redis.call('ZRANK', queue, resumed)
       if from then offset = from + 1 end
@@ -101,37 +105,65 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
     if ttl >= 1 then redis.call('SET', rules.cursor, rules.last, 'PX', ttl) end
   end
 
-  -- The due jobs of the priority set with scores from `lo` to `hi`, one band (priority) at a time.
-  local function scan_bands(lo, hi)
-    local cursor, batch = lo, want + 64
+  -- The due jobs of the priority set with scores from `lo` to `hi`, one band (priority) at a time;
+  -- after the job (`after_score`, `after_id`) when a cursor is there: from its score, past the
+  -- jobs of equal score up to it (by rank, as the set orders them; all of them if it is gone).
+  local function scan_bands(lo, hi, after_score, after_id)
+    local cursor, batch, from, offset = lo, want + 64, nil, 0
+    if after_score then
+      cursor, from = score_text(after_score), after_score
+      if tonumber(redis.call('ZSCORE', prio, after_id)) == after_score then
+        offset = redis.call('ZRANK', prio, after_id) + 1 - redis.call('ZCOUNT', prio, '-inf', '(' .. cursor)
+      end
+    end
     while not done() do
       local head = redis.call('ZRANGEBYSCORE', prio, cursor, hi, 'WITHSCORES', 'LIMIT', 0, 1)
       if #head == 0 then return end
       local band = math.floor(tonumber(head[2]) / PRIORITY_BAND) * PRIORITY_BAND
-      local offset = 0
+      if not (from and from >= band) then from, offset = band, 0 end
       while not done() and offset < SCAN do
-        local ids = redis.call('ZRANGEBYSCORE', prio, score_text(band), score_text(band + now_n), 'LIMIT', offset, batch)
-        for _, id in ipairs(ids) do
-          local due = redis.call('ZSCORE', queue, id)
+        local ids  -- with scores only where a cursor may be kept (rules)
+        if rules then
+          ids = redis.call(
+            'ZRANGEBYSCORE', prio, score_text(from), score_text(band + now_n), 'WITHSCORES', 'LIMIT', offset, batch)
+        else
+          ids = redis.call('ZRANGEBYSCORE', prio, score_text(from), score_text(band + now_n), 'LIMIT', offset, batch)
+        end
+        local step = rules and 2 or 1
+        for i = 1, #ids, step do
+          local due = redis.call('ZSCORE', queue, ids[i])
           if not due then  -- finished or removed meanwhile
-            redis.call('ZREM', prio, id)
+            redis.call('ZREM', prio, ids[i])
             offset = offset - 1
           elseif tonumber(due) <= now_n then
-            take(id, due)
+            take(ids[i], due, rules and ids[i + 1])
           end
           if done() then break end
         end
-        if #ids < batch then break end
+        if #ids < batch * step then break end
         offset = offset + batch
       end
-      cursor = score_text(band + PRIORITY_BAND)
+      cursor, from = score_text(band + PRIORITY_BAND), nil
     end
   end
 
-  if prioritised then scan_bands('-inf', '(0') end
-  if not done() then scan_queue() end
-  if rules then rules.scanning_queue = false end
-  if prioritised and not done() then scan_bands(score_text(PRIORITY_BAND), '+inf') end
+  -- Where a previous claim cut short stopped (the held cursor): the phase it was in, and its place.
+  local phase, after_score, after_id = 0, nil, nil
+  local resumed = rules and rules.cursor and redis.call('GET', rules.cursor)
+  if resumed then
+    local score, id = string.match(resumed, '^p(%-?%d+) (.*)$')
+    if score and prioritised then
+      after_score, after_id = tonumber(score), id
+      phase = after_score < 0 and 1 or 3
+    elseif string.sub(resumed, 1, 1) == 'q' then
+      after_id, phase = string.sub(resumed, 2), 2
+    end
+  end
+  if prioritised and phase <= 1 then scan_bands('-inf', '(0', after_score, after_id) end
+  if not done() and phase <= 2 then scan_queue(phase == 2 and after_id) end
+  if prioritised and not done() then
+    scan_bands(score_text(PRIORITY_BAND), '+inf', phase == 3 and after_score or nil, after_id)
+  end
   keep_cursor()
 
   if #jobs > 0 then  -- every claimed job's data in one call
