@@ -67,7 +67,8 @@ async def test_a_worker_serves_exactly_the_counts_of_what_it_ran(queue: str, cli
 
 
 async def test_jobs_running_counts_the_attempts_running_now(queue: str, redis: Redis) -> None:
-    """While a job waits for its flag the gauge reads 1; once it returns, 0 and one completion."""
+    """While a job waits for its flag the gauge reads 1; once it returns, 0 and one completion;
+    a running job cancelled counts in jobs_cancelled_total, and in nothing else."""
     port, flag = free_port(), f"{queue}:flag"
     with worker_process(observe_env(queue, JOBS_METRICS_PORT=str(port), LOG_LEVEL="DEBUG")) as worker:
         await worker.wait_for("worker.metrics")
@@ -80,6 +81,17 @@ async def test_jobs_running_counts_the_attempts_running_now(queue: str, redis: R
         done = samples((await scrape(port))[2])
         assert value(done, "jobs_running", queue=queue) == 0
         assert value(done, "jobs_completed_total", queue=queue, job="observe.wait") == 1
+        assert value(done, "jobs_cancelled_total", queue=queue, job="observe.wait") == 0
+        stopped = await remote_job("observe.wait", queue).trigger({"flag": f"{flag}:never"})
+        await worker.wait_for("job.started", job_id=stopped.id)
+        assert (await stopped.cancel()).changed
+        await worker.wait_for("job.cancelled", job_id=stopped.id)
+        after = samples((await scrape(port))[2])
+        wait_job = {"queue": queue, "job": "observe.wait"}
+        assert value(after, "jobs_cancelled_total", **wait_job) == 1
+        assert value(after, "jobs_running", queue=queue) == 0
+        assert value(after, "jobs_completed_total", **wait_job) == 1
+        assert value(after, "jobs_failed_total", **wait_job) == value(after, "jobs_retried_total", **wait_job) == 0
 
 
 async def test_the_metrics_port_refuses_other_paths_and_a_port_taken_is_a_bad_setting(queue: str) -> None:

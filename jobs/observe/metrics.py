@@ -1,4 +1,4 @@
-"""The worker's own counters: completions, failures, retries, run and wait times, running jobs.
+"""The worker's own counters: completions, failures, retries, cancels, run and wait times, running jobs.
 
 Kept as plain numbers in objects bound once per (queue, job), not as prometheus_client metrics:
 the worker's loop is the only writer and the scrape runs on the same loop (`metrics_server`), so
@@ -51,10 +51,10 @@ class JobSeries:
     """Every number of one (queue, job), updated by the worker as an attempt starts and ends: a
     histogram observation is inlined (a `bisect` and two increments), this is the per-job path."""
 
-    __slots__ = ("completed", "failed", "ran_completed", "ran_failed", "ran_retried", "retried", "wait")
+    __slots__ = ("cancelled", "completed", "failed", "ran_completed", "ran_failed", "ran_retried", "retried", "wait")
 
     def __init__(self) -> None:
-        self.completed = self.failed = self.retried = 0
+        self.completed = self.failed = self.retried = self.cancelled = 0
         self.ran_completed = Histogram(DURATION_BUCKETS)
         self.ran_retried = Histogram(DURATION_BUCKETS)
         self.ran_failed = Histogram(DURATION_BUCKETS)
@@ -123,6 +123,7 @@ class WorkerMetrics:
         completed = CounterMetricFamily("jobs_completed", "Jobs completed.", labels=by_job)
         failed = CounterMetricFamily("jobs_failed", "Jobs failed for good (no attempt left).", labels=by_job)
         retried = CounterMetricFamily("jobs_retried", "Attempts that failed and will run again.", labels=by_job)
+        cancelled = CounterMetricFamily("jobs_cancelled", "Running attempts cancelled (jobs cancel).", labels=by_job)
         ran = HistogramMetricFamily(
             "jobs_duration_seconds", "Run time of an attempt, by outcome.", labels=["queue", "job", "outcome"]
         )
@@ -134,6 +135,7 @@ class WorkerMetrics:
             completed.add_metric(labels, series.completed)
             failed.add_metric(labels, series.failed)
             retried.add_metric(labels, series.retried)
+            cancelled.add_metric(labels, series.cancelled)
             for outcome, histogram in zip(
                 OUTCOMES, (series.ran_completed, series.ran_retried, series.ran_failed), strict=True
             ):
@@ -143,4 +145,4 @@ class WorkerMetrics:
         now = self.running()
         for queue in sorted(self._queues):
             running.add_metric([queue], now.get(queue, 0))
-        yield from (completed, failed, retried, ran, waited, running)
+        yield from (completed, failed, retried, cancelled, ran, waited, running)

@@ -53,9 +53,11 @@ def ended(watch: Watch, outcome: Outcome) -> None:
 
 
 def released(watch: Watch, why: str) -> None:
-    """Interrupted: `released` by a shutdown (given back) or `cancelled` (`jobs cancel`); no
-    counter moves, its span says which."""
-    span = watch[1]
+    """Interrupted: `released` by a shutdown (given back: it runs again, no counter moves) or
+    `cancelled` (`jobs cancel`: counted as such); its span says which."""
+    series, span, _ = watch
+    if series is not None and why == "cancelled":
+        series.cancelled += 1
     if span is not None:
         span.ended(why, None)
 
