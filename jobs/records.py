@@ -48,6 +48,7 @@ class JobRecord:
     enqueued_ms: int
     started_ms: int
     finished_ms: int
+    priority: int = 0  # the priority it was triggered with (`jobs retry` keeps it); 0 is not stored
 
     @property
     def enqueued_at(self) -> datetime | None:
@@ -77,7 +78,7 @@ class JobRecord:
             "enqueued_ms": self.enqueued_ms,
             "started_ms": self.started_ms,
             "finished_ms": self.finished_ms,
-        }
+        } | ({"priority": self.priority} if self.priority else {})
 
     def to_json(self) -> bytes:
         """The record as JSON, valid whatever it holds: NaN or infinity (which no part of the
@@ -142,6 +143,7 @@ class JobRecord:
             enqueued_ms=_integer(data, "enqueued_ms"),
             started_ms=_integer(data, "started_ms"),
             finished_ms=_integer(data, "finished_ms"),
+            priority=_integer(data, "priority") if "priority" in data else 0,
         )
 
 

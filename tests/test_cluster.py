@@ -7,6 +7,7 @@ reshard under a running worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -453,7 +454,7 @@ async def test_a_queue_moves_from_a_single_redis_into_the_cluster_and_back(
     await run_burst([queue])
     assert (await first.status(), await failed.status()) == (JobStatus.COMPLETED, JobStatus.FAILED)
     queued = await made.trigger_many([{"n": n} for n in range(2, 7)])
-    later = [await made.trigger({"n": n}, delay=3600) for n in (7, 8)]
+    later = [await made.trigger({"n": 7}, delay=3600), await made.trigger({"n": 8}, delay=3600, priority=4)]
     keyed = await made.trigger({"n": 9}, key="user-1", debounce=3600)  # scheduled an hour out
     await made.schedule("hourly", Every(hours=1), {"n": 10})
     await admin.pause(queue)
@@ -482,6 +483,7 @@ async def test_a_queue_moves_from_a_single_redis_into_the_cluster_and_back(
     assert (counts.queued, counts.scheduled, counts.completed, counts.failed, counts.paused) == (5, 3, 1, 1, True)
     assert [a.number for a in await admin.attempts(failed.id)] == [1, 2]
     assert [s.id for s in await made_schedules(queue)] == ["hourly"]
+    assert (await admin.get_job(later[1].id)).priority == 4  # type: ignore[union-attr]
     again = await made.trigger({"n": 99}, key="user-1", debounce=3600)
     assert again.id == keyed.id and again.replaced  # the trigger key came along, with its life
     await admin.resume(queue)
@@ -501,8 +503,11 @@ async def test_a_queue_moves_from_a_single_redis_into_the_cluster_and_back(
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     get_settings.cache_clear()
     await connection.disconnect()
-    assert (await admin.get_job(later[1].id)) is not None
+    assert (await admin.get_job(later[1].id)).priority == 4  # type: ignore[union-attr]
     assert (await admin.get_job(held)) is None
+    prio = CLUSTER.priority(queue)
+    with contextlib.closing(cluster.client(cluster.owner(cluster.keyslot(prio)))) as owner:
+        assert not owner.exists(prio), "the job moved back left the cluster's priority set"
 
 
 async def made_schedules(queue: str) -> list[Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs import Backoff, JobDefinitionError, RateLimit
+from jobs import Backoff, JobDefinitionError, JobStatus, RateLimit, admin, get_record
 from jobs.dashboard import dashboard
 from jobs.limits import parse_rate
 from jobs.settings import SettingsError, load_settings
@@ -144,6 +144,39 @@ async def test_a_retrying_job_keeps_its_priority_and_waits_for_its_backoff(
     position = [what for what, _ in ran].index("high", 1)
     assert position < 31, [what for what, _ in ran]
     assert not await redis.exists(keys.DEFAULT.priority(queue))
+
+
+async def test_a_failed_prioritised_job_keeps_its_priority_in_its_record_and_when_retried_by_hand(
+    define: Define, start_worker: StartWorker, queue: str
+) -> None:
+    """A job triggered at priority 7 fails for good: its record says 7 (a priority-0 one says
+    nothing); `retry_failed` queues it again at 7, ahead of the priority-0 jobs queued before it."""
+    ran: list[str] = []
+
+    async def fails_once(payload: dict[str, Any]) -> None:
+        ran.append(payload["what"])
+        if payload["what"].endswith("fails") and ran.count(payload["what"]) == 1:
+            raise RuntimeError("first time")
+
+    made = define(fails_once, attempts=1)
+    high = await made.trigger({"what": "high-fails"}, priority=7)
+    plain = await made.trigger({"what": "plain-fails"})
+    await start_worker(concurrency=1)
+    for handle in (high, plain):
+        await wait_until(lambda h=handle: get_record(h.id), what="the failure retained")
+    record, plain_record = await get_record(high.id), await get_record(plain.id)
+    assert record is not None and record.status is JobStatus.FAILED and record.priority == 7
+    assert record.to_dict()["priority"] == 7
+    assert plain_record is not None and plain_record.priority == 0 and "priority" not in plain_record.to_dict()
+    assert (await admin.get_job(high.id)).priority == 7  # type: ignore[union-attr]  # as `jobs show` and the dashboard show it
+    await admin.pause(queue)  # so the worker claims none of what follows before the retry
+    await made.trigger_many([{"what": f"low-{n}"} for n in range(5)])
+    await admin.retry_failed(high.id)
+    assert (await admin.get_job(high.id)).priority == 7  # type: ignore[union-attr]
+    await admin.resume(queue)
+    await high.result(timeout=10)
+    await wait_until(lambda: len(ran) == 8, what="every job")
+    assert ran == ["high-fails", "plain-fails", "high-fails", *(f"low-{n}" for n in range(5))], ran
 
 
 async def test_an_idle_limited_worker_is_woken_not_handed_jobs_past_the_limit(

@@ -97,7 +97,7 @@ class JobInfo:
     result: Any = None
     error: dict[str, str] | None = None  # type, message, traceback
     worker: str | None = None  # the id of the worker running it (from its heartbeat)
-    priority: int | None = None  # a live job triggered with a priority other than 0
+    priority: int | None = None  # a job triggered with a priority other than 0 (live, or as its record kept it)
     progress: dict[str, Any] | None = None  # a running job's latest report: fraction, message, at_ms
 
     @classmethod
@@ -114,6 +114,7 @@ class JobInfo:
             finished_ms=record.finished_ms,
             result=record.result,
             error=asdict(record.error) if record.error else None,
+            priority=record.priority or None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -352,8 +353,8 @@ async def retry_failed(job_id: str, queue: str | None = None) -> JobHandle:
         )
     done = await conn.run(
         scripts.RETRY_FAILED,
-        [layout.finished(record.queue, JobStatus.FAILED.value), layout.queue(job.queue)],
-        [job_id, body, now, layout.wake_channel(job.queue)],
+        [layout.finished(record.queue, JobStatus.FAILED.value), layout.queue(job.queue), layout.priority(job.queue)],
+        [job_id, body, now, layout.wake_channel(job.queue), record.priority],
     )
     if done == 0:
         raise JobNotFoundError(f"job {job_id} is no longer a retained failure (retried or trimmed meanwhile)")

@@ -104,14 +104,15 @@ class _Mover:
                     pipe.get(src.keys.job(readable, queue))
                     pipe.get(src.keys.tries(readable, queue))
                     pipe.get(src.keys.lock(readable, queue))
+                    pipe.zscore(src.keys.priority(queue), readable)
                 replies = await pipe.execute()
-            found = iter(zip(replies[::3], replies[1::3], replies[2::3], strict=True))
+            found = iter(zip(replies[::4], replies[1::4], replies[2::4], replies[3::4], strict=True))
             for job_id, (_, due) in zip(ids, page, strict=True):
                 if job_id is None:  # not UTF-8: no trigger writes such an id; the source's own business
                     left += 1
                     continue
-                stored, tries, lock = next(found)
-                if await self._move_job(job_id, stored, tries, lock, due):
+                stored, tries, lock, ranked = next(found)
+                if await self._move_job(job_id, stored, tries, lock, due, ranked):
                     moved.jobs += 1
                     left += moved.dry_run
                 else:
@@ -119,9 +120,16 @@ class _Mover:
             self.progress(f"{moved.jobs} jobs moved")
 
     async def _move_job(
-        self, job_id: str, stored: bytes | None, tries: bytes | None, lock: bytes | None, due: float
+        self,
+        job_id: str,
+        stored: bytes | None,
+        tries: bytes | None,
+        lock: bytes | None,
+        due: float,
+        ranked: float | None,
     ) -> bool:
-        """Whether the job moved (or would, in a dry run); a held or taken one is noted."""
+        """Whether the job moved (or would, in a dry run), with its priority (`ranked`: its score in
+        the priority set, None for priority 0); a held or taken one is noted."""
         queue, src, dst, moved = self.queue, self.source, self.target, self.moved
         if stored is None:  # finished meanwhile, or a dangling id
             return False
@@ -135,6 +143,8 @@ class _Mover:
             return False
         async with dst.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(dst.keys.queue(queue), {job_id: due})
+            if ranked is not None:
+                pipe.zadd(dst.keys.priority(queue), {job_id: ranked})
             if tries is not None:
                 pipe.set(dst.keys.tries(job_id, queue), tries)
             await pipe.execute()
@@ -143,9 +153,12 @@ class _Mover:
             async with dst.redis.pipeline(transaction=False) as pipe:
                 pipe.delete(dst.keys.job(job_id, queue), dst.keys.tries(job_id, queue))
                 pipe.zrem(dst.keys.queue(queue), job_id)
+                pipe.zrem(dst.keys.priority(queue), job_id)
                 await pipe.execute()
             moved.held.append(job_id)
             return False
+        if ranked is not None:
+            await src.redis.zrem(src.keys.priority(queue), job_id)
         return True
 
     async def _records(self) -> None:

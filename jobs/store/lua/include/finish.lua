@@ -1,7 +1,9 @@
 -- Finishing jobs, batched: `retain` collects what storing one outcome takes (its live keys go,
 -- its record is kept in `retained` unless keep is 0), `flush_retained` writes a batch of them in
--- a few calls (and leave the queue's priority set `prio`, if given); `trim` deletes the oldest records beyond `keep`. Retained ids are scored by Redis'
--- clock in microseconds (one microsecond apart within a batch), so "latest" is the order of finishing.
+-- a few calls (and takes them out of the queue's priority set `prio`, if given, writing the
+-- priority of those in it into their records as `"priority"`, so `jobs retry` keeps it); `trim`
+-- deletes the oldest records beyond `keep`. Retained ids are scored by Redis' clock in
+-- microseconds (one microsecond apart within a batch), so "latest" is the order of finishing.
 local function retain(batch, retained, id, record, keep, now_us)
   local n = batch.n + 1  -- counters, not `#t`: the length operator searches the table each time
   batch.n = n
@@ -29,7 +31,17 @@ local function flush_retained(queue, batch, prio)
   if batch.n == 0 then return end
   each_slice(batch.gone, 3, function(...) redis.call('DEL', ...) end)
   each_slice(batch.ids, 1, function(...) redis.call('ZREM', queue, ...) end)
-  if prio then each_slice(batch.ids, 1, function(...) redis.call('ZREM', prio, ...) end) end  -- a priority set exists
+  if prio then  -- a priority set exists
+    local records, skip = batch.records, #RECORD + 1
+    for k = 2, batch.kept * 2, 2 do  -- a record (JSON from the worker, without "priority") ends with '}'
+      local score = redis.call('ZSCORE', prio, string.sub(records[k - 1], skip))
+      if score then  -- scored -priority * 2^42 + due ms (lua/include/claim.lua)
+        local priority = -math.floor(tonumber(score) / 4398046511104)
+        records[k] = string.sub(records[k], 1, -2) .. ',"priority":' .. string.format('%d', priority) .. '}'
+      end
+    end
+    each_slice(batch.ids, 1, function(...) redis.call('ZREM', prio, ...) end)
+  end
   each_slice(batch.records, 2, function(...) redis.call('MSET', ...) end)
   for retained, scored in pairs(batch.scored) do
     each_slice(scored, 2, function(...) redis.call('ZADD', retained, ...) end)
