@@ -155,8 +155,10 @@ def main() -> None:
         parser.error(f"--variants: unknown {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
     rates: dict[str, list[float]] = {v: [] for v in chosen}
     cpu: dict[str, list[float]] = {v: [] for v in chosen}
-    for _ in range(args.rounds):  # variants interleaved, so a slow spell of the machine hits all alike
-        for variant in chosen:
+    for round_number in range(args.rounds):  # variants interleaved, so a slow spell of the machine hits all alike
+        # ... and in reverse order every other round: the variant that runs second in a round
+        # measured a few µs per job slower whatever it was (2026-12-01, docs/PERFORMANCE.md)
+        for variant in chosen if round_number % 2 == 0 else chosen[::-1]:
             rate, cpu_us = _run_variant(variant, args.n, args.concurrency)
             rates[variant].append(rate)
             cpu[variant].append(cpu_us)
