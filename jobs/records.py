@@ -64,7 +64,7 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         error = self.error
-        return {
+        data = {
             "id": self.id,
             "job": self.job,
             "queue": self.queue,
@@ -78,7 +78,10 @@ class JobRecord:
             "enqueued_ms": self.enqueued_ms,
             "started_ms": self.started_ms,
             "finished_ms": self.finished_ms,
-        } | ({"priority": self.priority} if self.priority else {})
+        }
+        if self.priority:  # written only where it is not 0: most records are as they always were
+            data["priority"] = self.priority
+        return data
 
     def to_json(self) -> bytes:
         """The record as JSON, valid whatever it holds: NaN or infinity (which no part of the

@@ -13,6 +13,7 @@
 
 --!include prefixes
 --!include batch
+--!include priority
 --!include finish
 local id = ARGV[1]
 local job = redis.call('GET', JOB .. id)

@@ -20,12 +20,13 @@
 -- Returns 1/0 per job: 0 when the id is already queued, running or retained.
 
 --!include prefixes
+--!include priority
 local now, chosen, priority = tonumber(ARGV[2]), ARGV[4] == '1', tonumber(ARGV[5])
 local waiting = redis.call('EXISTS', KEYS[3]) == 1
 local handing = waiting and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 0
 local added, left = {}, 0
 local function prioritise(id, due)
-  redis.call('ZADD', KEYS[5], string.format('%.0f', -priority * 4398046511104 + tonumber(due)), id)
+  redis.call('ZADD', KEYS[5], priority_score(priority, due), id)
 end
 if not chosen and not handing then  -- the common case under load: two calls for the whole batch
   local stored, scored = {}, {}

@@ -13,11 +13,12 @@
 -- Returns {1 enqueued, 2 replaced the waiting job, 0 dropped; the id of the job that will run}.
 
 --!include prefixes
+--!include priority
 local mode, ttl, id, stored, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local priority = tonumber(ARGV[7])
 local function prioritise(job_id)  -- the job's priority, with its due time
   if priority ~= 0 then
-    redis.call('ZADD', KEYS[3], string.format('%.0f', -priority * 4398046511104 + tonumber(due)), job_id)
+    redis.call('ZADD', KEYS[3], priority_score(priority, due), job_id)
   else
     redis.call('ZREM', KEYS[3], job_id)
   end

@@ -9,6 +9,7 @@
 
 --!include prefixes
 --!include batch
+--!include priority
 --!include finish
 if redis.call('EXISTS', JOB .. ARGV[1]) == 0 then return 0 end
 local batch = new_batch()

@@ -9,6 +9,7 @@
 -- -1 when a live job holds the id.
 
 --!include prefixes
+--!include priority
 local id = ARGV[1]
 if not redis.call('ZSCORE', KEYS[1], id) or redis.call('EXISTS', RECORD .. id) == 0 then return 0 end
 if redis.call('EXISTS', JOB .. id, LOCK .. id) > 0 then return -1 end
@@ -17,8 +18,6 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('SET', JOB .. id, ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], id)
 local priority = tonumber(ARGV[5])
-if priority ~= 0 then  -- scored as ENQUEUE scores it
-  redis.call('ZADD', KEYS[3], string.format('%.0f', -priority * 4398046511104 + tonumber(ARGV[3])), id)
-end
+if priority ~= 0 then redis.call('ZADD', KEYS[3], priority_score(priority, ARGV[3]), id) end
 redis.call(PUBLISH, ARGV[4], '1')
 return 1

@@ -27,6 +27,7 @@
 
 --!include prefixes
 --!include batch
+--!include priority
 --!include finish
 --!include limits
 --!include claim
@@ -50,8 +51,7 @@ for i = first, #ARGV, 4 do
       redis.call('ZADD', KEYS[1], data, id)
       local ranked = prioritised and redis.call('ZSCORE', KEYS[6], id)
       if ranked then  -- its priority, with its new due time
-        local band = math.floor(tonumber(ranked) / PRIORITY_BAND) * PRIORITY_BAND
-        redis.call('ZADD', KEYS[6], score_text(band + tonumber(data)), id)
+        redis.call('ZADD', KEYS[6], score_text(band_of(ranked) + tonumber(data)), id)
       end
     end
     redis.call('DEL', LOCK .. id)

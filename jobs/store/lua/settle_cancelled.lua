@@ -9,6 +9,7 @@
 
 --!include prefixes
 --!include batch
+--!include priority
 --!include finish
 local id = ARGV[1]
 if not still_mine(id, redis.call('GET', LOCK .. id), ARGV[2]) then return 0 end

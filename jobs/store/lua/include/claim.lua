@@ -5,9 +5,9 @@
 -- to `out`, whose first item is the next due ms or -1, looked up only when nothing was claimed;
 -- returns how many it claimed.
 --
--- Job control (include limits first), only where used: with `rules` (a rate limit or max_running
--- on the queue), a job over its limit is skipped (at most MAX_SKIPPED a call), not locked and not
--- charged, so jobs behind it are claimed; nothing is claimed ahead on such a queue (a limited
+-- Include limits and priority first. Job control, only where used: with `rules` (a rate limit
+-- or max_running on the queue), a job over its limit is skipped (at most MAX_SKIPPED a call),
+-- not locked and not charged, so jobs behind it are claimed; nothing is claimed ahead on such a queue (a limited
 -- job's start is its claim, and looking further for an unlimited one would cost a GET per job);
 -- when nothing was claimed, out[1] is also the time the next window opens. With jobs in
 -- the priority set (`prioritised`), due ones are taken from the highest priority down: positive
@@ -18,13 +18,8 @@
 -- in the priority set. The next claims resume there and look at nothing before it until the
 -- key lapses (when a window may open, 1 s at most), so any backlog of held jobs, at any
 -- priority, is looked past once, and the jobs behind it start.
-local PRIORITY_BAND = 4398046511104  -- 2^42 ms: a priority's band of scores in the priority set
 local SCAN = 20000
 local MAX_SKIPPED = 250  -- jobs held by a limit that one claim looks past (each costs a GET, ~5 us)
-
-local function score_text(x)
-  return string.format('%.0f', x)
-end
 
 local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, token, prio, prioritised, rules)
   local claimed, now_n = 0, tonumber(now)
@@ -119,7 +114,7 @@ local function claim(out, queue, paused, now, want, free, lock_ms, queue_name, t
     while not done() do
       local head = redis.call('ZRANGEBYSCORE', prio, cursor, hi, 'WITHSCORES', 'LIMIT', 0, 1)
       if #head == 0 then return end
-      local band = math.floor(tonumber(head[2]) / PRIORITY_BAND) * PRIORITY_BAND
+      local band = band_of(head[2])
       if not (from and from >= band) then from, offset = band, 0 end
       while not done() and offset < SCAN do
         local ids  -- with scores only where a cursor may be kept (rules)

@@ -35,8 +35,8 @@ local function flush_retained(queue, batch, prio)
     local records, skip = batch.records, #RECORD + 1
     for k = 2, batch.kept * 2, 2 do  -- a record (JSON from the worker, without "priority") ends with '}'
       local score = redis.call('ZSCORE', prio, string.sub(records[k - 1], skip))
-      if score then  -- scored -priority * 2^42 + due ms (lua/include/claim.lua)
-        local priority = -math.floor(tonumber(score) / 4398046511104)
+      if score then
+        local priority = -band_of(score) / PRIORITY_BAND
         records[k] = string.sub(records[k], 1, -2) .. ',"priority":' .. string.format('%d', priority) .. '}'
       end
     end
