@@ -120,8 +120,9 @@ class Layout:
         return self._of_queue(queue, "rate" if job_name is None else f"rate:{job_name}")
 
     def held_cursor(self, queue: str) -> str:
-        """The id of the last job a claim looked past, held by its limit (expiring when a window may
-        open): the next claim resumes its scan there instead of looking past the same jobs again."""
+        """Where a claim stopped looking past jobs held by their limits (`q<id>` among the queue's
+        priority-0 jobs, `p<score> <id>` in its priority set; expiring when a window may open):
+        the next claim resumes there instead of looking past the same jobs again."""
         return self._of_queue(queue, "held")
 
     def running_set(self, queue: str, job_name: str) -> str:
