@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import typing
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -116,11 +117,10 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         result: dict[str, int] = {}
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            queue, sep, number = item.partition("=")
-            if not sep or not queue.strip() or not number.strip().isdigit() or int(number) < 1:
+        for queue, number, item in _queue_pairs(value):
+            if not queue or not number.isdigit() or int(number) < 1:
                 raise ValueError(f"expected queue=number pairs such as 'emails=4,reports=1', got {item!r}")
-            result[queue.strip()] = int(number)
+            result[queue] = int(number)
         return result
 
     @field_validator("jobs_queue_rate_limit", mode="before")
@@ -130,15 +130,22 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         result: dict[str, RateLimit] = {}
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            queue, sep, rate = item.partition("=")
-            if not sep or not queue.strip():
+        for queue, rate, item in _queue_pairs(value):
+            if not queue:
                 raise ValueError(f"expected queue=rate pairs such as 'emails=10/s,sms=100/m', got {item!r}")
-            result[queue.strip()] = parse_rate(rate)
+            result[queue] = parse_rate(rate)
         return result
 
     def concurrency_for(self, queue: str) -> int:
         return self.jobs_queue_concurrency.get(queue, self.jobs_concurrency)
+
+
+def _queue_pairs(value: str) -> Iterator[tuple[str, str, str]]:
+    """`emails=4,reports=1` as (queue, value, item) per non-empty item, stripped; queue and value
+    are '' where the item lacks them (no `=`), for the caller to refuse with its own example."""
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        queue, sep, rest = item.partition("=")
+        yield (queue.strip(), rest.strip(), item) if sep else ("", "", item)
 
 
 def load_settings(**overrides: Any) -> Settings:
